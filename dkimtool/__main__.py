@@ -1,0 +1,5 @@
+"""`python -m dkimtool`."""
+
+from dkimtool.cli import main
+
+main()
