@@ -1,0 +1,117 @@
+"""The ``dkimtool`` command group: global options, lazy subcommands, and the one place that
+turns exceptions into exit codes (sysexits(3), see ``dkimtool.core.errors``).
+
+Only click is imported at start-up; each subcommand's module is imported when it runs, so a
+CLI run once per message does not pay for the others (dnspython in particular).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from dkimtool import __version__
+from dkimtool.commands import _options
+from dkimtool.commands._render import error_line
+from dkimtool.core.errors import EX_SOFTWARE, DkimtoolError
+
+COMMANDS = {
+    "genkey": "dkimtool.commands.genkey",
+    "txt": "dkimtool.commands.txt",
+    "testkey": "dkimtool.commands.testkey",
+    "sign": "dkimtool.commands.sign",
+    "verify": "dkimtool.commands.verify",
+}
+CONTEXT_SETTINGS = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+def _report(ctx: click.Context, exc: BaseException) -> None:
+    verbosity = _options.verbosity(ctx)
+    if isinstance(exc, DkimtoolError):
+        if verbosity >= 2:
+            traceback.print_exception(exc)
+        error_line(str(exc))
+        ctx.exit(exc.exit_code)
+    if verbosity >= 2:
+        traceback.print_exception(exc)
+    detail = "" if verbosity >= 2 else " (run with -vv for details)"
+    error_line(f"internal error: {type(exc).__name__}: {exc}{detail}")
+    ctx.exit(EX_SOFTWARE)
+
+
+class DkimtoolGroup(click.Group):
+    """A group that loads subcommands lazily and maps errors to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        command: click.Command = importlib.import_module(module_name).command
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away: nothing more to say
+            ctx.exit(EX_SOFTWARE)
+        except Exception as exc:  # noqa: BLE001 - the one catch site for internal errors
+            _report(ctx, exc)
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Like click's, but usage errors are one ``dkimtool: error:`` line too."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            error_line(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            error_line(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            error_line("interrupted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=DkimtoolGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(
+    __version__, "--version", prog_name="dkimtool", message="%(prog)s %(version)s"
+)
+@_options.verbosity_options
+def cli() -> None:
+    """DKIM toolkit: keys, DNS records, key checks, signing and verification.
+
+    \b
+    Set up a domain in four steps:
+      dkimtool genkey -d example.com -s mail        # mail.private + mail.txt
+      (publish mail.txt in the example.com zone)
+      dkimtool testkey -d example.com -s mail -k mail.private
+      dkimtool sign -d example.com -s mail -k mail.private < msg.eml | dkimtool verify
+
+    Exit codes follow sysexits(3): 0 success, 1 negative answer, 2 usage, 65 bad data,
+    66 no input, 70 internal error, 73 cannot create, 75 temporary failure, 78 bad config.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="dkimtool")

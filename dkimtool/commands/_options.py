@@ -1,0 +1,135 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from dkimtool.core.names import InvalidName, normalize_domain, normalize_selector
+
+F = TypeVar("F", bound=Callable[..., Any])
+_META_VERBOSE = "dkimtool.verbose"
+_META_QUIET = "dkimtool.quiet"
+
+
+def _count_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    meta = ctx.find_root().meta
+    meta[_META_VERBOSE] = meta.get(_META_VERBOSE, 0) + (value or 0)
+
+
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().meta[_META_QUIET] = True
+
+
+def verbosity_options(func: F) -> F:
+    """-v/--verbose and -q/--quiet, accepted before or after the subcommand."""
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_quiet,
+        help="Print only errors (and the payload).",
+    )(func)
+    func = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_count_verbose,
+        help="More detail on stderr; -vv also shows tracebacks of internal errors.",
+    )(func)
+    return func
+
+
+def verbosity(ctx: click.Context) -> int:
+    """-1 when quiet, else the number of -v given anywhere on the command line."""
+    meta = ctx.find_root().meta
+    if meta.get(_META_QUIET):
+        return -1
+    count: int = meta.get(_META_VERBOSE, 0)
+    return count
+
+
+def current_verbosity() -> int:
+    return verbosity(click.get_current_context())
+
+
+def domain_type(value: str | None) -> str | None:
+    return _convert(value, normalize_domain)
+
+
+def _convert(value: str | None, normalize: Callable[[str], str]) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalize(value)
+    except InvalidName as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _domain_callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_convert(v, normalize_domain) for v in value)
+    return _convert(value, normalize_domain)
+
+
+def _selector_callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_convert(v, normalize_selector) for v in value)
+    return _convert(value, normalize_selector)
+
+
+def domain_option(help_text: str = "The signing domain (d=).", **kwargs: Any) -> Callable[[F], F]:
+    return click.option("-d", "--domain", callback=_domain_callback, help=help_text, **kwargs)
+
+
+def selector_option(help_text: str = "The selector (s=).", **kwargs: Any) -> Callable[[F], F]:
+    return click.option("-s", "--selector", callback=_selector_callback, help=help_text, **kwargs)
+
+
+def config_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "-x", "--config", "config_path", type=click.Path(dir_okay=False), help=help_text
+    )
+
+
+def json_option(help_text: str = "Print a JSON object instead of text.") -> Callable[[F], F]:
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def record_options(func: F) -> F:
+    """The key-record options that genkey and txt share."""
+    decorators = [
+        click.option("-t", "--testmode", is_flag=True, help="Testing mode: add t=y."),
+        click.option(
+            "-S",
+            "--no-subdomains",
+            is_flag=True,
+            help="Forbid subdomains in i=: add t=s (with -t: t=y:s).",
+        ),
+        click.option("-r", "--restrict", is_flag=True, help="Use the key for email only: s=email."),
+        click.option(
+            "-h",
+            "--hash-algorithms",
+            metavar="LIST",
+            help="h=: allowed hashes, colon-separated: sha256, sha1 or sha1:sha256.",
+        ),
+        click.option(
+            "-n",
+            "--note",
+            metavar="TEXT",
+            help="n=: a note for humans (dkim-quoted-printable encoded).",
+        ),
+        click.option(
+            "--append-domain",
+            is_flag=True,
+            help="Write the owner name fully qualified: SELECTOR._domainkey.DOMAIN.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

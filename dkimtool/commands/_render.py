@@ -1,0 +1,44 @@
+"""Output helpers shared by the commands: the only place that writes to the terminal.
+
+Payload goes to stdout; errors, warnings and status lines go to stderr. Values that come from
+a message or from DNS are escaped so that no control character, CR or LF reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import click
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Escape control characters (CR, LF, ESC...) as \\xNN."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def error_line(message: str) -> None:
+    click.echo(f"dkimtool: error: {printable(message)}", err=True)
+
+
+def warning_line(message: str) -> None:
+    click.echo(f"dkimtool: warning: {printable(message)}", err=True)
+
+
+def status_line(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON document on one line. json.dumps escapes control characters itself."""
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    stream = sys.stdout.buffer
+    stream.write(data)
+    stream.flush()

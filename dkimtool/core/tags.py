@@ -1,0 +1,61 @@
+"""RFC 6376 section 3.2 tag=value lists, shared by signatures and key records."""
+
+from __future__ import annotations
+
+import re
+
+from dkimtool.core.errors import InputError
+
+TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
+_WSP_STRIP = " \t\r\n"
+
+
+class TagSyntaxError(InputError):
+    """A tag list that breaks RFC 6376 3.2."""
+
+
+class DuplicateTagError(TagSyntaxError):
+    pass
+
+
+def _check_value(name: str, value: str) -> None:
+    for ch in value:
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\t\r\n") or code == 0x7F:
+            raise TagSyntaxError(f"tag {name}= has an invalid character {ch!r}")
+
+
+def parse_tag_list(text: str) -> dict[str, str]:
+    """Parse ``tag=value; ...`` into an ordered dict; values keep inner FWS as given.
+
+    Raises TagSyntaxError for a malformed spec and DuplicateTagError for a repeated tag.
+    """
+    tags: dict[str, str] = {}
+    specs = text.split(";")
+    if specs and specs[-1].strip(_WSP_STRIP) == "":
+        specs.pop()  # a trailing ";" is allowed
+    for spec in specs:
+        name, eq, value = spec.partition("=")
+        name = name.strip(_WSP_STRIP)
+        if not eq:
+            shown = spec.strip(_WSP_STRIP) or "(empty)"
+            raise TagSyntaxError(f"malformed tag specification {shown!r}: no '='")
+        if not TAG_NAME_RE.match(name):
+            raise TagSyntaxError(f"malformed tag name {name!r}")
+        if name in tags:
+            raise DuplicateTagError(f"duplicate tag {name}=")
+        value = value.strip(_WSP_STRIP)
+        _check_value(name, value)
+        tags[name] = value
+    return tags
+
+
+def strip_fws(value: str) -> str:
+    """Remove all folding white space from a value (base64 in b=, bh=, p=)."""
+    return _WHITESPACE_RE.sub("", value)
+
+
+def split_colon_list(value: str) -> list[str]:
+    """Split a colon-separated list (h=, s=, t=), dropping FWS around items."""
+    return [item.strip(_WSP_STRIP) for item in value.split(":")]
