@@ -1,0 +1,42 @@
+# dkimtool: the two set-up commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit peers bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# genkey -> sign -> verify, offline, on the bundled example message.
+demo: $(STAMP)
+	sh examples/demo.sh $(BIN)/dkimtool
+
+# Installs the peer tools (OpenDKIM, Mail::DKIM, BIND utils, knot, unbound) when root.
+peers:
+	sh scripts/install-peers.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test: $(STAMP) peers lint typecheck
+	$(BIN)/pytest -q -ra
+
+bench: $(STAMP) peers
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo
