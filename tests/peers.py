@@ -57,6 +57,7 @@ the :data:`KNOWN_DEVIATIONS` mapping; tests reference them instead of restating 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -65,7 +66,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -73,14 +74,21 @@ from typing import Any, NoReturn
 import pytest
 
 __all__ = [
+    "DKIMPY_IGNORES_KEY_FLAGS",
+    "DKIMPY_KEY_TYPE_MISMATCH_RAISES",
+    "DKIMPY_NEEDS_PYNACL",
     "KNOWN_DEVIATIONS",
     "MAILDKIM_NO_ED25519",
     "MAILDKIM_SCRIPT",
+    "MAILDKIM_SIMPLE_BODY_NO_FINAL_CRLF",
     "OPENDKIM_ED25519_KEY_BITS",
     "OPENDKIM_ED25519_SIMPLE_HEADER",
+    "OPENDKIM_IGNORES_KEY_TYPE",
+    "OPENDKIM_RELAXED_NO_FINAL_CRLF",
     "OPENDKIM_SINGLE_VERDICT",
     "OPENDKIM_TEST_MODE_INPUT",
     "PEER_NAMES",
+    "PEER_TIMEOUT",
     "KeyRecords",
     "PeerError",
     "PeerVerdict",
@@ -128,18 +136,39 @@ OPENDKIM_TEST_MODE_INPUT = (
     "dropped and the header is rebuilt by the milter as 'Name: value', and a final body line "
     "without a line end is passed without one."
 )
+OPENDKIM_RELAXED_NO_FINAL_CRLF = (
+    "OpenDKIM will not sign a message whose body lacks a final CRLF with relaxed body "
+    "canonicalization ('no signature added: CRLF at end of body missing'), and on verification "
+    "it then ignores the relaxed-body signature entirely and says 'message not signed'.  With "
+    "simple body canonicalization it adds the CRLF as RFC 6376 3.4.3 says and agrees with dkimpy."
+)
+OPENDKIM_IGNORES_KEY_TYPE = (
+    "OpenDKIM does not check the key record's k= against the signature's a=: an rsa-sha256 "
+    "signature verifies against a record saying k=ed25519 whose p= holds an RSA key "
+    "(Mail::DKIM and dkimpy reject it)."
+)
 MAILDKIM_NO_ED25519 = (
     "Mail::DKIM 1.20230212 has no Ed25519: it verifies ed25519-sha256 signatures as "
     "'invalid (unsupported algorithm ed25519-sha256)' and refuses to sign with "
     "'unsupported algorithm ed25519-sha256'."
 )
+MAILDKIM_SIMPLE_BODY_NO_FINAL_CRLF = (
+    "Mail::DKIM's simple body canonicalization does not add the missing final CRLF (RFC 6376 "
+    "3.4.3 says to): for a body 'Hello' it hashes 'Hello', OpenDKIM and dkimpy 'Hello\\r\\n', "
+    "so simple-body signatures on such messages fail between Mail::DKIM and the others.  "
+    "Relaxed body canonicalization agrees with dkimpy."
+)
 DKIMPY_IGNORES_KEY_FLAGS = (
     "dkimpy 1.1.8 ignores the key record's h= (acceptable hash algorithms) and t=s (no "
     "subdomain i=) tags."
 )
+DKIMPY_KEY_TYPE_MISMATCH_RAISES = (
+    "dkimpy lets a non-DKIM exception escape when an RSA signature meets an Ed25519 key "
+    "(ValueError: The signature must be exactly 64 bytes long); dkimpy_verify() and "
+    "dkimpy_verify_all() turn any exception into a failed verdict carrying its text."
+)
 DKIMPY_NEEDS_PYNACL = (
-    "dkimpy needs PyNaCl for Ed25519 (sign and verify); without it it raises "
-    "NaClNotFoundError."
+    "dkimpy needs PyNaCl for Ed25519 (sign and verify); without it it raises NaClNotFoundError."
 )
 
 KNOWN_DEVIATIONS: Mapping[str, str] = {
@@ -147,8 +176,12 @@ KNOWN_DEVIATIONS: Mapping[str, str] = {
     "opendkim-ed25519-key-bits": OPENDKIM_ED25519_KEY_BITS,
     "opendkim-single-verdict": OPENDKIM_SINGLE_VERDICT,
     "opendkim-test-mode-input": OPENDKIM_TEST_MODE_INPUT,
+    "opendkim-relaxed-no-final-crlf": OPENDKIM_RELAXED_NO_FINAL_CRLF,
+    "opendkim-ignores-key-type": OPENDKIM_IGNORES_KEY_TYPE,
     "maildkim-no-ed25519": MAILDKIM_NO_ED25519,
+    "maildkim-simple-body-no-final-crlf": MAILDKIM_SIMPLE_BODY_NO_FINAL_CRLF,
     "dkimpy-ignores-key-flags": DKIMPY_IGNORES_KEY_FLAGS,
+    "dkimpy-key-type-mismatch-raises": DKIMPY_KEY_TYPE_MISMATCH_RAISES,
     "dkimpy-needs-pynacl": DKIMPY_NEEDS_PYNACL,
 }
 
@@ -306,7 +339,9 @@ def have_maildkim() -> bool:
         return False
     modules = ["-MMail::DKIM::Verifier", "-MMail::DKIM::Signer", "-MNet::DNS", "-MJSON::PP"]
     try:
-        proc = subprocess.run([perl, *modules, "-e", "1"], capture_output=True, timeout=20)
+        proc = subprocess.run(
+            [perl, *modules, "-e", "1"], capture_output=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
@@ -334,11 +369,11 @@ def have_dkimpy_ed25519() -> bool:
     return True
 
 
-_PEER_CHECKS = {
-    "opendkim": (have_opendkim, "OpenDKIM (Debian packages opendkim, opendkim-tools)"),
-    "maildkim": (have_maildkim, "Mail::DKIM (Debian package libmail-dkim-perl)"),
-    "dkimpy": (have_dkimpy, "dkimpy (pip install dkimpy)"),
-    "dkimpy-ed25519": (have_dkimpy_ed25519, "dkimpy with PyNaCl (pip install dkimpy pynacl)"),
+_PEER_CHECKS = {  # looked up by name at call time, so tests can monkeypatch the have_*()
+    "opendkim": ("have_opendkim", "OpenDKIM (Debian packages opendkim, opendkim-tools)"),
+    "maildkim": ("have_maildkim", "Mail::DKIM (Debian package libmail-dkim-perl)"),
+    "dkimpy": ("have_dkimpy", "dkimpy (pip install dkimpy)"),
+    "dkimpy-ed25519": ("have_dkimpy_ed25519", "dkimpy with PyNaCl (pip install dkimpy pynacl)"),
 }
 
 
@@ -350,7 +385,8 @@ def require_peer(name: str) -> None:
     key = name.lower().replace("::", "").replace("-dkim", "dkim")
     if key not in _PEER_CHECKS:
         raise ValueError(f"unknown peer {name!r}; expected one of {', '.join(PEER_NAMES)}")
-    check, what = _PEER_CHECKS[key]
+    check_name, what = _PEER_CHECKS[key]
+    check: Callable[[], bool] = globals()[check_name]
     if check():
         return
     reason = f"peer {key!r} is not available: needs {what}; see scripts/install-peers.sh"
@@ -375,14 +411,20 @@ _OPENDKIM_BASE_CONFIG = (
 )
 
 
-def _opendkim_run(conf: Path, message_file: Path) -> tuple[str, str]:
+def _opendkim_run(
+    conf: Path, message_file: Path, options: Sequence[str] = ()
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run test mode on one file; return the process and a report (output + numbered conf)."""
     binary = _opendkim_binary()
     if binary is None:
         raise PeerError("opendkim", "binary not found (install the Debian package opendkim)")
-    proc = _run("opendkim", [binary, "-x", str(conf), "-t", str(message_file)])
+    proc = _run("opendkim", [binary, "-x", str(conf), *options, "-t", str(message_file)])
+    numbered = conf.read_text(encoding="utf-8").splitlines()
+    listing = "\n".join(f"{n:4d}  {line}" for n, line in enumerate(numbered, 1))
+    report = f"{_output(proc)}\n{conf}:\n{listing}"
     if proc.returncode != 0:
-        raise PeerError("opendkim", f"opendkim -t {message_file.name} failed", _output(proc))
-    return _text(proc.stdout), _output(proc)
+        raise PeerError("opendkim", f"opendkim -t {message_file.name} failed", report)
+    return proc, report
 
 
 def _calldir(workdir: Path, prefix: str) -> Path:
@@ -408,7 +450,8 @@ def opendkim_verify(message: bytes, records: KeyRecords, workdir: Path) -> PeerV
     )
     message_file = here / "message.eml"
     message_file.write_bytes(message)
-    stdout, everything = _opendkim_run(conf, message_file)
+    proc, everything = _opendkim_run(conf, message_file)
+    stdout = _text(proc.stdout)
     prefix = f"opendkim: {message_file}: "
     verdicts = [line[len(prefix) :] for line in stdout.splitlines() if line.startswith(prefix)]
     if len(verdicts) != 1:
@@ -466,17 +509,8 @@ def opendkim_sign(
     conf.write_text("\n".join(config) + "\n", encoding="utf-8")
     message_file = here / "message.eml"
     message_file.write_bytes(message)
-    binary = _opendkim_binary()
-    if binary is None:
-        raise PeerError("opendkim", "binary not found (install the Debian package opendkim)")
-    argv = [binary, "-x", str(conf)]
-    if fixed_time is not None:
-        argv += ["-F", str(fixed_time)]
-    argv += ["-t", str(message_file)]
-    proc = _run("opendkim", argv)
-    everything = _output(proc)
-    if proc.returncode != 0:
-        raise PeerError("opendkim", "signing failed", everything)
+    options = [] if fixed_time is None else ["-F", str(fixed_time)]
+    proc, everything = _opendkim_run(conf, message_file, options)
     marker = f"opendkim: {message_file}:\n".encode()
     at = proc.stdout.find(marker)
     if at < 0:
@@ -517,10 +551,17 @@ def maildkim_verify(message: bytes, records: KeyRecords) -> list[PeerVerdict]:
         try:
             item: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise PeerError("Mail::DKIM", f"unparsable verifier output {line!r}", everything) from exc
+            raise PeerError(
+                "Mail::DKIM", f"unparsable verifier output {line!r}", everything
+            ) from exc
         tags = ", ".join(
             f"{tag}={item.get(field)}"
-            for tag, field in (("d", "domain"), ("s", "selector"), ("a", "algorithm"), ("c", "method"))
+            for tag, field in (
+                ("d", "domain"),
+                ("s", "selector"),
+                ("a", "algorithm"),
+                ("c", "method"),
+            )
         )
         verdicts.append(PeerVerdict(item.get("result") == "pass", f"{item.get('detail')} ({tags})"))
     return verdicts
@@ -575,11 +616,18 @@ class _ListHandler(logging.Handler):
         self.messages.append(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
-def _dkimpy_logger() -> tuple[logging.Logger, _ListHandler]:
+@contextlib.contextmanager
+def _dkimpy_log() -> Iterator[tuple[logging.Logger, _ListHandler]]:
+    """A logger for one dkimpy call, collecting what dkimpy says (its own words)."""
     handler = _ListHandler()
-    logger = logging.Logger("tests.peers.dkimpy", logging.DEBUG)
+    logger = logging.getLogger("tests.peers.dkimpy")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     logger.addHandler(handler)
-    return logger, handler
+    try:
+        yield logger, handler
+    finally:
+        logger.removeHandler(handler)
 
 
 def _dnsfunc(records: KeyRecords) -> Any:
@@ -611,12 +659,13 @@ def _dkimpy_detail(ok: bool, handler: _ListHandler, error: str | None = None) ->
 def dkimpy_verify(message: bytes, records: KeyRecords) -> PeerVerdict:
     """``dkim.verify(message, dnsfunc=...)``: the first (topmost) signature only."""
     dkim = _dkimpy_module()
-    logger, handler = _dkimpy_logger()
-    try:
-        ok = bool(dkim.verify(message, logger=logger, dnsfunc=_dnsfunc(records)))
-    except Exception as exc:  # dkimpy lets e.g. NaClNotFoundError escape
-        return PeerVerdict(False, _dkimpy_detail(False, handler, f"{type(exc).__name__}: {exc}"))
-    return PeerVerdict(ok, _dkimpy_detail(ok, handler))
+    with _dkimpy_log() as (logger, handler):
+        try:
+            ok = bool(dkim.verify(message, logger=logger, dnsfunc=_dnsfunc(records)))
+        except Exception as exc:  # noqa: BLE001 - dkimpy lets non-DKIM errors escape
+            error = f"{type(exc).__name__}: {exc}"
+            return PeerVerdict(False, _dkimpy_detail(False, handler, error))
+        return PeerVerdict(ok, _dkimpy_detail(ok, handler))
 
 
 def dkimpy_verify_all(message: bytes, records: KeyRecords) -> list[PeerVerdict]:
@@ -625,15 +674,15 @@ def dkimpy_verify_all(message: bytes, records: KeyRecords) -> list[PeerVerdict]:
     count = sum(1 for name, _ in dkim.DKIM(message).headers if name.lower() == b"dkim-signature")
     verdicts: list[PeerVerdict] = []
     for idx in range(count):
-        logger, handler = _dkimpy_logger()
-        checker = dkim.DKIM(message, logger=logger)
-        try:
-            ok = bool(checker.verify(idx=idx, dnsfunc=_dnsfunc(records)))
-        except Exception as exc:
-            detail = _dkimpy_detail(False, handler, f"{type(exc).__name__}: {exc}")
-            verdicts.append(PeerVerdict(False, detail))
-            continue
-        verdicts.append(PeerVerdict(ok, _dkimpy_detail(ok, handler)))
+        with _dkimpy_log() as (logger, handler):
+            checker = dkim.DKIM(message, logger=logger)
+            try:
+                ok = bool(checker.verify(idx=idx, dnsfunc=_dnsfunc(records)))
+            except Exception as exc:  # noqa: BLE001 - DKIMException and non-DKIM errors alike
+                error = f"{type(exc).__name__}: {exc}"
+                verdicts.append(PeerVerdict(False, _dkimpy_detail(False, handler, error)))
+                continue
+            verdicts.append(PeerVerdict(ok, _dkimpy_detail(ok, handler)))
     return verdicts
 
 
@@ -647,7 +696,7 @@ def _dkimpy_private_key(key_pem: bytes, algorithm: str) -> bytes:
     key = serialization.load_pem_private_key(key_pem, password=None)
     if algorithm.startswith("ed25519"):
         if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise ValueError(f"{algorithm} needs an Ed25519 key, got {type(key).__name__}")
+            raise TypeError(f"{algorithm} needs an Ed25519 key, got {type(key).__name__}")
         raw = key.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
@@ -655,7 +704,7 @@ def _dkimpy_private_key(key_pem: bytes, algorithm: str) -> bytes:
         )
         return base64.b64encode(raw)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError(f"{algorithm} needs an RSA key, got {type(key).__name__}")
+        raise TypeError(f"{algorithm} needs an RSA key, got {type(key).__name__}")
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -681,21 +730,22 @@ def dkimpy_sign(
     dkim = _dkimpy_module()
     _check_algorithm(algorithm)
     header_canon, body_canon = _split_canon(canonicalization)
-    logger, handler = _dkimpy_logger()
-    eol = _line_end(message)
-    try:
-        signature: bytes = dkim.sign(
-            message,
-            selector.encode("ascii"),
-            domain.encode("ascii"),
-            _dkimpy_private_key(key_pem, algorithm),
-            canonicalize=(header_canon.encode(), body_canon.encode()),
-            signature_algorithm=algorithm.encode(),
-            include_headers=headers,
-            logger=logger,
-            linesep=eol,
-        )
-    except Exception as exc:
-        log = "\n".join(handler.messages)
-        raise PeerError("dkimpy", f"signing failed: {type(exc).__name__}: {exc}", log) from exc
+    private_key = _dkimpy_private_key(key_pem, algorithm)
+    with _dkimpy_log() as (logger, handler):
+        try:
+            signature: bytes = dkim.sign(
+                message,
+                selector.encode("ascii"),
+                domain.encode("ascii"),
+                private_key,
+                canonicalize=(header_canon.encode(), body_canon.encode()),
+                signature_algorithm=algorithm.encode(),
+                include_headers=headers,
+                logger=logger,
+                linesep=_line_end(message),
+            )
+        except Exception as exc:
+            log = "\n".join(handler.messages)
+            what = f"signing failed: {type(exc).__name__}: {exc}"
+            raise PeerError("dkimpy", what, log) from exc
     return signature + message
