@@ -1,20 +1,35 @@
 """Real DNS servers for the test suite: knotd (authoritative), unbound (validating), a silent one.
 
-Everything runs on 127.0.0.1 on a free high port, keeps its files in a directory the caller
-gives (normally a pytest ``tmp_path_factory`` directory), and is stopped by PID. Nothing here
-touches a system service. Typical use from a session-scoped fixture::
+Everything runs on 127.0.0.1 on a free high port, keeps its files (config, rundir, storage,
+zone files, pidfile, log) in a directory the caller gives, and is stopped by PID. Nothing here
+touches a system service. The quickest way in is the whole lab as a session fixture::
+
+    from tests.dnsservers import DnsLab, dns_lab_session
+
+    @pytest.fixture(scope="session")
+    def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsLab]:
+        yield from dns_lab_session(tmp_path_factory)
+
+    def test_something(lab: DnsLab) -> None:
+        name = lab.secure.zone.name("multi")      # multi._domainkey.secure.test
+        expected = lab.secure.zone.txt[name]      # [b"v=DKIM1; k=rsa; p=..."]
+        ...  # ask 127.0.0.1:lab.resolver_port (validating) or lab.auth_port (knotd)
+
+(A conftest may instead ``from tests.dnsservers import dns_lab`` to share one lab, fixture
+name ``dns_lab``, across the whole session.) The building blocks work on their own too::
 
     zone = standard_zone("example.")
     signed = sign_zone(standard_zone("secure.test."))
     with AuthoritativeServer(workdir / "knot", {zone.origin: zone.text,
                                                 signed.origin: signed.text}) as auth:
         with ValidatingResolver(workdir / "unbound", auth.port,
-                                zones={zone.origin: None, signed.origin: signed.trust_anchor}) as vr:
-            ...  # ask 127.0.0.1:vr.port with the DO bit: the AD flag is set for secure.test.
+                                {zone.origin: None, signed.origin: signed.trust_anchor}) as vr:
+            ...  # a DO query to 127.0.0.1:vr.port for a secure.test. name gets the AD flag
 
-Zones are signed offline with dnspython (``sign_zone``): an ECDSA P-256 key that signs every
-RRset, an NSEC chain, and signature times the caller controls, so a deliberately broken zone
-(expired or corrupted RRSIGs) is one argument away. knotd serves the signed text as it is.
+Zones are signed offline with dnspython (``sign_zone``): one ECDSA P-256 key (flags 257) that
+signs every RRset, an NSEC chain, and signature times the caller controls, so a deliberately
+broken zone (expired or corrupted RRSIGs) is one argument away. knotd serves the signed text
+as it is; unbound validates it against the DS trust anchor, independently of the signer.
 
 Binaries are located with ``require_binary``: a missing one skips the test, except under
 ``CI=true`` where it fails, so CI can never pass by skipping.
@@ -29,11 +44,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, Self
 
 import pytest
 
@@ -54,7 +69,9 @@ def in_ci() -> bool:
 
 def _missing(reason: str) -> NoReturn:
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: peer tools must be installed; see scripts/install-peers.sh)")
+        pytest.fail(
+            f"{reason} (CI=true: peer tools must be installed; see scripts/install-peers.sh)"
+        )
     pytest.skip(reason)
 
 
@@ -110,6 +127,7 @@ class _Daemon:
 
     name = "daemon"
     _recursive = False
+    _fatal_markers: tuple[str, ...] = ()  # log lines that mean "will never become ready"
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir)
@@ -154,7 +172,9 @@ class _Daemon:
             if time.monotonic() > deadline:
                 return False
             query = dns.message.make_query(pending[0], "SOA")
-            if not self._recursive:
+            if self._recursive:
+                query.flags |= dns.flags.CD  # a deliberately bogus zone still counts as up
+            else:
                 query.flags &= ~dns.flags.RD
             try:
                 resp = dns.query.udp(query, HOST, port=self.port, timeout=0.2)
@@ -163,9 +183,21 @@ class _Daemon:
                 continue
             if resp.rcode() == dns.rcode.NOERROR and resp.answer:
                 pending.pop(0)
+            elif self._fatal_markers and any(
+                m in _tail(self.log_path) for m in self._fatal_markers
+            ):
+                return False
             else:
                 time.sleep(0.02)
         return True
+
+    def _port_race(self) -> bool:
+        """True if the last start failed because someone took the port meanwhile."""
+        log = _tail(self.log_path, 20).lower()
+        return any(
+            s in log
+            for s in ("address already in use", "could not bind", "cannot bind", "failed to bind")
+        )
 
     def stop(self) -> None:
         """Terminate the process by PID and wait for it (SIGKILL after 5 s)."""
@@ -181,7 +213,7 @@ class _Daemon:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
-    def __enter__(self) -> _Daemon:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -211,26 +243,26 @@ def _absolute(name: str) -> str:
 class AuthoritativeServer(_Daemon):
     """knotd serving ``zones`` (origin -> zone file text) on 127.0.0.1:``port`` (UDP and TCP).
 
-    ``udp_max_payload`` caps UDP answers (knot's default is 1232); set 512 to force TCP for
-    anything larger than classic DNS. Zones are served as given: a signed zone text (see
-    ``sign_zone``) is served with its RRSIGs, knot does no signing of its own.
+    UDP answers are capped at knot's default EDNS payload, 1232 bytes (the lowest knot
+    accepts): a bigger answer is truncated and must be asked again over TCP. Zones are served
+    as given: a signed zone text (see ``sign_zone``) is served with its RRSIGs, knot does no
+    signing of its own.
     """
 
     name = "knotd"
+    _fatal_markers = ("zone event 'load' failed", "failed to load zone")
 
     def __init__(
         self,
         workdir: Path,
         zones: Mapping[str, str],
         *,
-        udp_max_payload: int | None = None,
         start: bool = True,
     ) -> None:
         super().__init__(workdir)
         if not zones:
             raise ValueError("AuthoritativeServer needs at least one zone")
         self.zones = {_absolute(k).lower(): v for k, v in zones.items()}
-        self.udp_max_payload = udp_max_payload
         self.binary = require_binary("knotd")
         if start:
             self.start()
@@ -247,8 +279,6 @@ class AuthoritativeServer(_Daemon):
             "    tcp-workers: 1",
             "    background-workers: 1",
         ]
-        if self.udp_max_payload is not None:
-            lines.append(f"    udp-max-payload: {self.udp_max_payload}")
         lines += [
             "log:",
             "  - target: stderr",
@@ -283,10 +313,9 @@ class AuthoritativeServer(_Daemon):
             if self._wait_ready(self.zones, time.monotonic() + _START_TIMEOUT):
                 return
             self.stop()
+            if not self._port_race():
+                break
         raise RuntimeError(f"knotd did not start; log {self.log_path}:\n{_tail(self.log_path)}")
-
-    def __enter__(self) -> AuthoritativeServer:
-        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,10 +416,9 @@ class ValidatingResolver(_Daemon):
             if self._wait_ready(self.zones, time.monotonic() + _START_TIMEOUT):
                 return
             self.stop()
+            if not self._port_race():
+                break
         raise RuntimeError(f"unbound did not start; log {self.log_path}:\n{_tail(self.log_path)}")
-
-    def __enter__(self) -> ValidatingResolver:
-        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,7 +459,7 @@ class SilentServer:
                 sock.close()
         self._udp = self._tcp = None
 
-    def __enter__(self) -> SilentServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -549,8 +577,10 @@ def standard_zone(origin: str = "example.") -> TestZone:
         "big._domainkey": [dkim_like(1500)],
         "over512._domainkey": [dkim_like(700)],
         "huge._domainkey": [dkim_like(9000)],
-        "binary._domainkey": [b"v=DKIM1; n=caf\xe9 \xff\xfe\x00\x01 \"q\" \\; p="],
-        "target._domainkey": [b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
+        "binary._domainkey": [b'v=DKIM1; n=caf\xe9 \xff\xfe\x00\x01 "q" \\; p='],
+        "target._domainkey": [
+            b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+        ],
         "two._domainkey": [b"v=DKIM1; p=first", b"v=DKIM1; p=second"],
         "@": [b"v=spf1 -all"],
     }
@@ -626,6 +656,7 @@ def sign_zone(test_zone: TestZone, *, breakage: Breakage = "none") -> SignedZone
     Either way a validating resolver answers SERVFAIL, and the data with CD set.
     """
     import dns.dnssec
+    import dns.dnssectypes
     import dns.name
     import dns.rdataset
     import dns.rdatatype
@@ -636,7 +667,7 @@ def sign_zone(test_zone: TestZone, *, breakage: Breakage = "none") -> SignedZone
     zone = dns.zone.from_text(test_zone.text, origin=origin, relativize=False)
     key = ec.generate_private_key(ec.SECP256R1())
     dnskey = dns.dnssec.make_dnskey(
-        key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=257
+        key.public_key(), dns.dnssectypes.Algorithm.ECDSAP256SHA256, flags=257
     )
     now = int(time.time())
     if breakage == "expired":
@@ -667,15 +698,95 @@ def sign_zone(test_zone: TestZone, *, breakage: Breakage = "none") -> SignedZone
     )
 
 
+# --------------------------------------------------------------------------------------------
+# The whole lab: what a session-scoped fixture starts once
+# --------------------------------------------------------------------------------------------
+
+
+class DnsLab:
+    """knotd + unbound + a silent server, serving four copies of ``standard_zone``.
+
+    * ``plain``   ``example.``       unsigned (unbound: ``domain-insecure``)
+    * ``secure``  ``secure.test.``   signed, trust anchor configured: answers carry AD
+    * ``bogus``   ``bogus.test.``    signed, every RRSIG expired: SERVFAIL, data only with CD
+    * ``corrupt`` ``corrupt.test.``  signed, TXT RRSIGs corrupted: SERVFAIL, data only with CD
+
+    Ask knotd directly at ``HOST:auth.port`` (authoritative, no AD) or unbound at
+    ``HOST:resolver.port`` (recursive, validating). ``silent.port`` never answers.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        workdir = Path(workdir)
+        self.plain = standard_zone("example.")
+        self.secure = sign_zone(standard_zone("secure.test."))
+        self.bogus = sign_zone(standard_zone("bogus.test."), breakage="expired")
+        self.corrupt = sign_zone(standard_zone("corrupt.test."), breakage="corrupt")
+        signed = (self.secure, self.bogus, self.corrupt)
+        zones = {self.plain.origin: self.plain.text} | {z.origin: z.text for z in signed}
+        anchors: dict[str, str | None] = {self.plain.origin: None}
+        anchors |= {z.origin: z.trust_anchor for z in signed}
+        self.silent = SilentServer()
+        self.auth: AuthoritativeServer | None = None
+        self.resolver: ValidatingResolver | None = None
+        try:
+            self.auth = AuthoritativeServer(workdir / "knot", zones)
+            self.resolver = ValidatingResolver(workdir / "unbound", self.auth.port, anchors)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def auth_port(self) -> int:
+        assert self.auth is not None
+        return self.auth.port
+
+    @property
+    def resolver_port(self) -> int:
+        assert self.resolver is not None
+        return self.resolver.port
+
+    def stop(self) -> None:
+        """Stop everything that was started (unbound, knotd, the silent sockets)."""
+        for server in (self.resolver, self.auth):
+            if server is not None:
+                server.stop()
+        self.silent.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def dns_lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsLab]:
+    """Body of a session fixture; ``dns_lab`` below is that fixture, ready to import."""
+    require_binary("knotd")
+    require_binary("unbound")
+    with DnsLab(tmp_path_factory.mktemp("dnslab")) as lab:
+        yield lab
+
+
+dns_lab = pytest.fixture(scope="session", name="dns_lab")(dns_lab_session)
+
+
 __all__ = [
     "HOST",
     "AuthoritativeServer",
+    "DnsLab",
     "Record",
     "SignedZone",
     "SilentServer",
     "TestZone",
     "ValidatingResolver",
     "dkim_like",
+    "dns_lab",
+    "dns_lab_session",
     "find_binary",
     "free_port",
     "in_ci",
@@ -685,4 +796,3 @@ __all__ = [
     "standard_zone",
     "txt_rdata",
 ]
-
