@@ -23,7 +23,8 @@ Examples:
     "-k",
     "--key",
     "key_path",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    # No dir_okay=False: a directory is an unreadable input (66), reported by read_key.
+    type=click.Path(allow_dash=True),
     help="A private or public key file (PEM, DER, base64 Ed25519); '-' reads stdin.",
 )
 @_options.domain_option("The signing domain (d=).")
