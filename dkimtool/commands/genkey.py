@@ -63,7 +63,8 @@ def _resolve_owner(owner: str) -> tuple[int, int]:
 @click.option(
     "-D",
     "--directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    # No file_okay=False: a file in the way is an output that cannot be created (73).
+    type=click.Path(path_type=Path),
     default=Path("."),
     show_default=True,
     help="Where to write the files (created 0700 if missing).",

@@ -85,6 +85,8 @@ def ensure_directory(path: Path) -> None:
     """Create DIR (mode 0700) if missing; CantCreateError (73) if that fails."""
     if path.is_dir():
         return
+    if os.path.lexists(path):
+        raise CantCreateError(f"{path}: exists and is not a directory")
     try:
         path.mkdir(mode=0o700, parents=True)
     except OSError as exc:

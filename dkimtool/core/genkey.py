@@ -75,6 +75,11 @@ def generate_key_files(request: KeyRequest) -> GeneratedKey:
     ensure_directory(request.directory)
     if not request.force:
         refuse_existing([private_path, txt_path])
+    for target in (private_path, txt_path):
+        # Found before anything is replaced: with --force, failing on the second file after
+        # replacing the first would leave neither the old key nor a new one.
+        if target.is_dir() and not target.is_symlink():
+            raise CantCreateError(f"{target}: is a directory")
     _check_writable(request.directory)
 
     key = keys.generate(request.key_type, request.bits)
