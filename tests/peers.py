@@ -50,6 +50,13 @@ Mail::DKIM      sign + verify, all four         neither ("unsupported algorithm"
 dkimpy          sign + verify, all four         sign + verify, all four (PyNaCl)
 ==============  ==============================  =================================
 
+Messages: all three accept CRLF or bare-LF line ends (the harness adds the signature field
+with the message's own line end).  Messages whose body lacks a final CRLF, or whose header
+fields are not written ``Name: value`` with exactly one space, are where the peers disagree
+(``OPENDKIM_RELAXED_NO_FINAL_CRLF``, ``MAILDKIM_SIMPLE_BODY_NO_FINAL_CRLF``,
+``OPENDKIM_TEST_MODE_INPUT``).  Key records: OpenDKIM and Mail::DKIM enforce the record's h=
+and t=s, dkimpy does not; OpenDKIM does not check k= (``OPENDKIM_IGNORES_KEY_TYPE``).
+
 The known deviations are the ``OPENDKIM_*``/``MAILDKIM_*``/``DKIMPY_*`` constants below and
 the :data:`KNOWN_DEVIATIONS` mapping; tests reference them instead of restating them.
 """
@@ -115,10 +122,10 @@ PEER_TIMEOUT = 60.0
 MAILDKIM_SCRIPT = Path(__file__).resolve().parent / "assets" / "peers" / "maildkim.pl"
 
 OPENDKIM_ED25519_SIMPLE_HEADER = (
-    "OpenDKIM 2.11.0~beta2 ed25519-sha256 with *simple* header canonicalization produces a "
-    "signature no verifier accepts (not even OpenDKIM): it hashes its own DKIM-Signature field "
-    "folded as it would be with an empty b= ('h=...; b=' on one line) but emits it with b= "
-    "moved to a new line once the 88-character signature is filled in, and under simple "
+    "OpenDKIM 2.11.0~beta2 ed25519-sha256 signatures with *simple* header canonicalization "
+    "verify nowhere (not in OpenDKIM itself, nor dkimpy) in every case tried.  In the case "
+    "analysed, OpenDKIM had signed its DKIM-Signature field folded as 'h=...; b=' on one line "
+    "(as for an empty b=) but emitted it with b= on a new line, and under simple header "
     "canonicalization that folding is signed.  rsa-sha256 is not affected; relaxed/* is fine."
 )
 OPENDKIM_ED25519_KEY_BITS = (
