@@ -57,7 +57,8 @@ class KeyRecord:
             out["v"] = self.v
         if self.h is not None:
             out["h"] = ":".join(self.h)
-        out["k"] = self.k
+        if not (self.revoked and self.k == "rsa"):
+            out["k"] = self.k  # a revocation reads "v=DKIM1; p=": k=rsa is the default anyway
         if self.n is not None:
             out["n"] = self.n
         if self.s is not None:
