@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from dkimtool.core.errors import KeyFormatError, RecordFormatError, UsageError
@@ -178,7 +179,7 @@ def encode_note(note: str) -> str:
     """
     out = []
     for char in note:
-        if ord(char) < 0x20 or ord(char) == 0x7F:
+        if unicodedata.category(char) == "Cc":  # C0, DEL and C1 (U+0080..U+009F)
             raise UsageError("the note contains a control character", hint="use plain text")
         for byte in char.encode("utf-8"):
             safe = 0x21 <= byte <= 0x7E and byte not in (0x3B, 0x3D)
