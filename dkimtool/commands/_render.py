@@ -42,3 +42,15 @@ def write_stdout_bytes(data: bytes) -> None:
     stream = sys.stdout.buffer
     stream.write(data)
     stream.flush()
+
+
+def write_stdout_parts(parts: tuple[bytes | memoryview, ...]) -> None:
+    """Write a message made of several buffers without joining them (big messages)."""
+    stream = sys.stdout.buffer
+    for part in parts:
+        stream.write(part)
+    stream.flush()
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

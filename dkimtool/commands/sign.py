@@ -1,0 +1,394 @@
+"""``dkimtool sign``: sign messages from stdin or files, for pipes, scripts and MTA filters.
+
+This module must stay cheap to import: no dnspython, no dkimpy (see tests/unit/test_imports.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, cast
+
+import click
+
+from dkimtool.commands import _common, _options, _render
+from dkimtool.core.batch import FileOutcome, first_error_code, plan_outputs
+from dkimtool.core.config import DkimConfig
+from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
+from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
+from dkimtool.core.signer import (
+    DEFAULT_OVERSIGN,
+    Algorithm,
+    SignOptions,
+    SignResult,
+    sign_message,
+)
+from dkimtool.core.signkeys import (
+    ALGORITHMS,
+    KeySpec,
+    check_sha1,
+    load_signing_keys,
+    pair_key_specs,
+)
+
+Canon = Literal["simple", "relaxed"]
+OnError = Literal["fail", "pass", "tempfail"]
+EPILOG = """\b
+Examples:
+  dkimtool sign -d example.com -s mail -k mail.private < msg.eml > signed.eml
+  dkimtool sign -d example.com -s rsa -k rsa.private -s ed -k ed.private msg.eml
+  dkimtool sign -x /etc/dkim.conf --on-error tempfail < msg.eml      # in an MTA pipe
+  dkimtool sign -d example.com -s mail -k mail.private -o out/ *.eml
+  dkimtool sign -d example.com -s mail -k mail.private --header-only < msg.eml
+"""
+
+
+def parse_canonicalization(value: str) -> tuple[Canon, Canon]:
+    """``header/body``; one word sets the header algorithm and leaves the body simple."""
+    header, _, body = value.lower().partition("/")
+    body = body or "simple"
+    for part in (header, body):
+        if part not in ("simple", "relaxed"):
+            raise UsageError(
+                f"invalid canonicalization {value!r}",
+                hint="use simple or relaxed, or header/body such as relaxed/simple",
+            )
+    return cast(Canon, header), cast(Canon, body)
+
+
+def _colon_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(item.strip() for item in value.split(":") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything decided before the first message is read."""
+
+    specs: list[KeySpec]
+    options: SignOptions  # keys filled in once they are loaded
+    warnings: list[str]
+
+
+def _build_plan(
+    *,
+    config: DkimConfig | None,
+    domain: str | None,
+    selectors: tuple[str, ...],
+    key_paths: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    allow_sha1: bool,
+    canonicalization: str | None,
+    headers: str | None,
+    oversign: str | None,
+    identity: str | None,
+    expire: int | None,
+    body_length: bool,
+    timestamp: int | None,
+) -> _Plan:
+    warnings: list[str] = []
+    domain = domain or _common.config_name(config, "Domain", "domain")
+    if not selectors and config is not None:
+        selector = _common.config_name(config, "Selector", "selector")
+        selectors = (selector,) if selector else ()
+    if not key_paths and config is not None:
+        key_file = config.get_path("KeyFile")
+        key_paths = (key_file,) if key_file else ()
+    if not algorithms and config is not None and config.get("SignatureAlgorithm"):
+        configured = (config.get("SignatureAlgorithm") or "").lower()
+        if configured not in ALGORITHMS:
+            raise config.error("SignatureAlgorithm", f"unknown algorithm {configured!r}")
+        if configured == "rsa-sha1" and not allow_sha1:
+            warnings.append(
+                "SignatureAlgorithm rsa-sha1 in the config: using rsa-sha256 (RFC 8301); "
+                "pass --allow-sha1 to keep rsa-sha1"
+            )
+            configured = "rsa-sha256"
+        algorithms = (configured,)
+    if canonicalization is None and config is not None:
+        canonicalization = config.get("Canonicalization")
+    headers = headers or (None if config is None else _config_headers(config, "SignHeaders"))
+    if oversign is None and config is not None:
+        oversign = _config_headers(config, "OversignHeaders")
+    if domain is None:
+        raise click.UsageError("missing option -d/--domain (or Domain in the -x file)")
+    if not selectors or not key_paths:
+        raise click.UsageError("missing -s/--selector and -k/--key (or Selector and KeyFile in -x)")
+    specs = pair_key_specs(selectors, key_paths, cast(tuple[Algorithm, ...], algorithms))
+    warnings += check_sha1(specs, allow_sha1=allow_sha1)
+    header_canon, body_canon = parse_canonicalization(canonicalization or "relaxed/relaxed")
+    if identity is not None:
+        from dkimtool.core.names import is_same_or_subdomain
+
+        local, at, id_domain = identity.rpartition("@")
+        if not at or not is_same_or_subdomain(id_domain, domain):
+            raise UsageError(f"-i {identity}: must be [local]@{domain} or @a subdomain of it")
+    if body_length:
+        warnings.append("l= lets others append content to the signed message")
+    options = SignOptions(
+        domain=domain,
+        keys=(),
+        header_canonicalization=header_canon,
+        body_canonicalization=body_canon,
+        headers=_colon_list(headers),
+        oversign=DEFAULT_OVERSIGN if oversign is None else (_colon_list(oversign) or ()),
+        identity=identity,
+        expire=expire,
+        body_length=body_length,
+        timestamp=timestamp,
+    )
+    return _Plan(specs=specs, options=options, warnings=warnings)
+
+
+def _config_headers(config: DkimConfig, key: str) -> str | None:
+    items = config.get_list(key)
+    return None if items is None else ":".join(items)
+
+
+def _sign_one(path: str, options: SignOptions, now: float) -> tuple[bytes, SignResult]:
+    data = read_input(path)
+    return data, sign_message(data, options, now=now)
+
+
+def _write_output(
+    target: Path, data: bytes, result: SignResult | None, mode: int, force: bool
+) -> None:
+    if result is None:
+        payload = data
+    else:
+        head, fields, rest = result.output_parts(data)
+        payload = b"".join((head, fields, rest))
+    write_atomic(target, payload, mode=mode, force=force, sync=False)
+
+
+def _output_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0o600
+
+
+@click.command(epilog=EPILOG)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@_options.domain_option("The signing domain (d=). [required, or Domain in -x]")
+@_options.selector_option(
+    "Selector; repeat -s/-k pairs for several signatures (e.g. RSA + Ed25519).", multiple=True
+)
+@click.option(
+    "-k",
+    "--key",
+    "key_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Private key file; the Nth -k pairs with the Nth -s.",
+)
+@click.option(
+    "-a",
+    "--algorithm",
+    "algorithms",
+    multiple=True,
+    type=click.Choice(ALGORITHMS),
+    help="Signing algorithm, once or once per -k. [default: from the key type]",
+)
+@click.option("--allow-sha1", is_flag=True, help="Permit rsa-sha1 (obsolete, RFC 8301).")
+@click.option(
+    "-c",
+    "--canonicalization",
+    metavar="HEADER/BODY",
+    help="simple or relaxed for each; one word sets the header only. [default: relaxed/relaxed]",
+)
+@click.option("-H", "--headers", metavar="LIST", help="Colon-separated header names to sign.")
+@click.option(
+    "--oversign",
+    metavar="LIST",
+    help="Names signed once more than they occur. [default: " + ":".join(DEFAULT_OVERSIGN) + "]",
+)
+@click.option("-i", "--identity", metavar="ADDR", help="i=: the agent or user identifier.")
+@click.option("--expire", type=click.IntRange(min=1), metavar="SECONDS", help="x= t + SECONDS.")
+@click.option(
+    "-l", "--body-length", is_flag=True, help="Add l= (warns: it lets others append content)."
+)
+@click.option("--timestamp", type=click.IntRange(min=0), metavar="UNIX", help="Use this t=.")
+@click.option("--header-only", is_flag=True, help="Print only the new DKIM-Signature field(s).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each signed FILE to DIR/BASENAME.",
+)
+@click.option("--force", is_flag=True, help="With -o: overwrite existing outputs.")
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "pass", "tempfail"]),
+    default="fail",
+    show_default=True,
+    help="fail: exit with the error's code, print nothing; pass: print the input unsigned and "
+    "exit 0; tempfail: exit 75 so an MTA retries.",
+)
+@_options.config_option("Read Domain, Selector, KeyFile, ... from a dkim.conf/opendkim.conf file.")
+@_options.json_option("One JSON object per message (with no -o, instead of the message).")
+@_options.verbosity_options
+def command(
+    files: tuple[str, ...],
+    domain: str | None,
+    selector: tuple[str, ...],
+    key_paths: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    allow_sha1: bool,
+    canonicalization: str | None,
+    headers: str | None,
+    oversign: str | None,
+    identity: str | None,
+    expire: int | None,
+    body_length: bool,
+    timestamp: int | None,
+    header_only: bool,
+    output_dir: Path | None,
+    force: bool,
+    on_error: OnError,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Sign messages: the input bytes with DKIM-Signature field(s) prepended."""
+    inputs = list(files) or [STDIN]
+    _common.refuse_terminal_stdin(inputs)
+    if len(inputs) > 1 and output_dir is None and not (header_only and as_json):
+        raise click.UsageError("several FILEs need -o DIR (or --header-only --json)")
+    outputs = plan_outputs(inputs, output_dir, force=force) if output_dir is not None else None
+    now = time.time()
+    # From here on every failure follows --on-error, even a bad config or key file.
+    setup_error: DkimtoolError | None = None
+    options: SignOptions | None = None
+    try:
+        config = _common.load_optional_config(config_path)
+        plan = _build_plan(
+            config=config,
+            domain=domain,
+            selectors=selector,
+            key_paths=key_paths,
+            algorithms=algorithms,
+            allow_sha1=allow_sha1,
+            canonicalization=canonicalization,
+            headers=headers,
+            oversign=oversign,
+            identity=identity,
+            expire=expire,
+            body_length=body_length,
+            timestamp=timestamp,
+        )
+        _common.warn_all(plan.warnings)
+        signing_keys, key_warnings = load_signing_keys(plan.specs)
+        _common.warn_all(key_warnings)
+        options = replace(plan.options, keys=signing_keys)
+    except DkimtoolError as exc:
+        setup_error = exc
+
+    outcomes: list[FileOutcome] = []
+    show_progress = output_dir is not None and len(inputs) > 1 and _render.stderr_is_terminal()
+    show_progress = show_progress and _options.current_verbosity() >= 0
+    with click.progressbar(
+        length=len(inputs),
+        label="signing",
+        file=click.get_text_stream("stderr"),
+        hidden=not show_progress,
+    ) as progress:
+        for index, path in enumerate(inputs):
+            outcome = FileOutcome(file=path)
+            target = outputs[index] if outputs is not None else None
+            outcome.output = str(target) if target is not None else None
+            data = b""
+            result: SignResult | None = None
+            try:
+                if setup_error is not None:
+                    raise setup_error
+                assert options is not None
+                data, result = _sign_one(path, options, now)
+                outcome.warnings = result.warnings
+            except DkimtoolError as exc:
+                outcome.error = exc
+            _finish(
+                outcome,
+                data,
+                result,
+                target,
+                on_error=on_error,
+                header_only=header_only,
+                as_json=as_json,
+                force=force,
+            )
+            outcomes.append(outcome)
+            progress.update(1)
+    if output_dir is not None:
+        fsync_directory(output_dir)
+    code = first_error_code(outcomes)
+    if code is not None and on_error != "pass":
+        raise click.exceptions.Exit(EX_TEMPFAIL if on_error == "tempfail" else code)
+
+
+def _finish(
+    outcome: FileOutcome,
+    data: bytes,
+    result: SignResult | None,
+    target: Path | None,
+    *,
+    on_error: OnError,
+    header_only: bool,
+    as_json: bool,
+    force: bool,
+) -> None:
+    """Report one message and write its output, following --on-error."""
+    name = "standard input" if outcome.file == STDIN else outcome.file
+    if outcome.error is not None:
+        if on_error == "pass":
+            _render.warning_line(f"{name}: not signed: {outcome.error}")
+            if not data and outcome.file != STDIN:
+                try:
+                    data = read_input(outcome.file)
+                except DkimtoolError:
+                    data = b""
+            if target is not None:
+                _write_output(target, data, None, _output_mode(outcome.file), force)
+            elif not as_json and not header_only:
+                _render.write_stdout_bytes(data)
+        else:
+            prefix = f"{outcome.file}: " if outcome.file != STDIN else ""
+            _render.error_line(f"{prefix}{outcome.error}")
+    else:
+        assert result is not None
+        for warning in outcome.warnings:
+            _render.warning_line(f"{name}: {warning}" if outcome.file != STDIN else warning)
+        if target is not None:
+            try:
+                _write_output(target, data, result, _output_mode(outcome.file), force)
+            except DkimtoolError as exc:
+                outcome.error = exc
+                _render.error_line(str(exc))
+        elif header_only:
+            if not as_json:
+                _render.write_stdout_bytes(result.fields)
+        elif not as_json:
+            head, fields, rest = result.output_parts(data)
+            _render.write_stdout_parts((head, fields, rest))
+    if as_json:
+        _render.emit_json(
+            {
+                "file": outcome.file,
+                "output": outcome.output,
+                "ok": outcome.error is None,
+                "error": None if outcome.error is None else str(outcome.error),
+                "signatures": []
+                if result is None or outcome.error is not None
+                else [
+                    {
+                        "domain": sig.domain,
+                        "selector": sig.selector,
+                        "algorithm": sig.algorithm,
+                        "header": sig.field.decode("ascii", "replace").rstrip("\r\n"),
+                    }
+                    for sig in result.signatures
+                ],
+            }
+        )

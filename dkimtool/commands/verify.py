@@ -1,0 +1,220 @@
+"""``dkimtool verify``: verify every DKIM-Signature of messages; report, JSON or A-R field."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from dkimtool.commands import _common, _dnsopts, _options, _render
+from dkimtool.core.authres import add_authres
+from dkimtool.core.errors import EX_NEGATIVE, EX_OK, EX_TEMPFAIL, DkimtoolError
+from dkimtool.core.fileio import STDIN, read_input
+from dkimtool.core.keysource import make_source, resolve_dns_settings
+from dkimtool.core.names import InvalidName, normalize_domain
+from dkimtool.core.results import AuthResult
+from dkimtool.core.verifier import SignatureResult, VerifyPolicy, VerifyReport, verify_message
+
+EPILOG = """\b
+Examples:
+  dkimtool verify < signed.eml
+  dkimtool verify --dns-file mail.txt < signed.eml          # offline, with genkey's record
+  dkimtool verify --json --require-domain example.com *.eml
+  dkimtool verify --authres --authserv-id mx.example.net < in.eml > out.eml   # procmail/maildrop
+"""
+
+
+def signature_json(sig: SignatureResult) -> dict[str, Any]:
+    return {
+        "result": str(sig.result),
+        "reason": sig.reason,
+        "domain": sig.domain,
+        "selector": sig.selector,
+        "algorithm": sig.algorithm,
+        "canonicalization": sig.canonicalization,
+        "identity": sig.identity,
+        "key_bits": sig.key_bits,
+        "testing": sig.testing,
+        "signed_headers": sig.signed_headers,
+        "body_length": sig.body_length,
+        "timestamp": sig.timestamp,
+        "expiration": sig.expiration,
+    }
+
+
+def report_lines(report: VerifyReport) -> list[str]:
+    """The human report: one line per signature (values escaped by the caller)."""
+    if not report.signatures:
+        return ["none: no DKIM-Signature"]
+    lines = []
+    for sig in report.signatures:
+        line = (
+            f"{sig.result} d={sig.domain or '?'} s={sig.selector or '?'} a={sig.algorithm or '?'}"
+        )
+        if sig.result != AuthResult.PASS and sig.reason:
+            line += f": {sig.reason}"
+        if sig.testing:
+            line += " (testing)"
+        lines.append(line)
+    return lines
+
+
+def exit_code_for(results: list[AuthResult]) -> int:
+    """0 if all pass; 1 if any has a definitive negative verdict; else 75 for temperrors."""
+    if all(result == AuthResult.PASS for result in results):
+        return EX_OK
+    if any(result not in (AuthResult.PASS, AuthResult.TEMPERROR) for result in results):
+        return EX_NEGATIVE
+    return EX_TEMPFAIL
+
+
+def _default_authserv_id() -> str:
+    import socket
+
+    return socket.getfqdn()
+
+
+@click.command(epilog=EPILOG)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@_dnsopts.dns_options
+@_options.config_option("Read Nameservers, DNSTimeout, MinimumKeyBits from this file.")
+@click.option(
+    "--min-key-bits",
+    type=int,
+    metavar="N",
+    help="Smaller RSA keys never pass (at least 1024). [default: 1024]",
+)
+@click.option("--allow-sha1", is_flag=True, help="Let rsa-sha1 signatures pass (RFC 8301: off).")
+@click.option(
+    "--require-domain",
+    metavar="DOMAIN",
+    help="Pass only if a passing signature has this d=.",
+)
+@click.option(
+    "--strict-body-length",
+    is_flag=True,
+    help="A signature whose l= leaves part of the body unsigned is 'policy', not 'pass'.",
+)
+@click.option(
+    "--max-signatures",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Evaluate at most N signatures, topmost first; the rest are 'neutral'.",
+)
+@click.option(
+    "--authres",
+    is_flag=True,
+    help="Print the message with an Authentication-Results field prepended, not a report.",
+)
+@click.option("--authserv-id", metavar="ID", help="The authserv-id. [default: this host's FQDN]")
+@_options.json_option("A JSON report (JSON Lines with several files).")
+@_options.verbosity_options
+def command(
+    files: tuple[str, ...],
+    nameservers: tuple[str, ...],
+    timeout: float | None,
+    dns_files: tuple[str, ...],
+    config_path: str | None,
+    min_key_bits: int | None,
+    allow_sha1: bool,
+    require_domain: str | None,
+    strict_body_length: bool,
+    max_signatures: int,
+    authres: bool,
+    authserv_id: str | None,
+    as_json: bool,
+) -> None:
+    """Verify the DKIM signatures of messages (stdin, or FILEs)."""
+    inputs = list(files) or [STDIN]
+    _common.refuse_terminal_stdin(inputs)
+    if authres and len(inputs) > 1:
+        raise click.UsageError("--authres takes one message")
+    if authres and as_json:
+        raise click.UsageError("--authres and --json cannot be combined")
+    if require_domain is not None:
+        try:
+            require_domain = normalize_domain(require_domain)
+        except InvalidName as exc:
+            raise click.BadParameter(str(exc), param_hint="'--require-domain'") from None
+    config = _common.load_optional_config(config_path)
+    if min_key_bits is None and config is not None:
+        min_key_bits = config.get_int("MinimumKeyBits")
+        if min_key_bits is not None and min_key_bits < 1024:
+            raise config.error("MinimumKeyBits", "MinimumKeyBits below 1024 is not allowed")
+    if min_key_bits is not None and min_key_bits < 1024:
+        raise click.BadParameter("must be at least 1024 (RFC 8301)", param_hint="'--min-key-bits'")
+    servers, lookup_timeout = resolve_dns_settings(config, nameservers, timeout)
+    source = make_source(dns_files=dns_files, nameservers=servers, timeout=lookup_timeout)
+    policy = VerifyPolicy(
+        min_key_bits=min_key_bits or 1024,
+        allow_sha1=allow_sha1,
+        require_domain=require_domain,
+        strict_body_length=strict_body_length,
+        max_signatures=max_signatures,
+        lookup_budget=2 * lookup_timeout,
+    )
+    several = len(inputs) > 1
+    verdicts: list[AuthResult] = []
+    first_error: DkimtoolError | None = None
+    for path in inputs:
+        try:
+            data = read_input(path)
+            report = verify_message(data, keys=source, policy=policy, now=time.time())
+        except DkimtoolError as exc:
+            if not several:
+                raise
+            first_error = first_error or exc
+            _render.error_line(f"{path}: {exc}")
+            if as_json:
+                _render.emit_json(
+                    {"file": path, "result": None, "error": str(exc), "signatures": []}
+                )
+            continue
+        verdicts.append(report.result)
+        _show(
+            path if several else None,
+            data,
+            report,
+            as_json=as_json,
+            authres=authres,
+            authserv_id=authserv_id,
+        )
+    if first_error is not None:
+        raise click.exceptions.Exit(first_error.exit_code)
+    if authres:
+        return  # exit 0 whenever the field was written, whatever the verdict
+    code = exit_code_for(verdicts)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _show(
+    file: str | None,
+    data: bytes,
+    report: VerifyReport,
+    *,
+    as_json: bool,
+    authres: bool,
+    authserv_id: str | None,
+) -> None:
+    quiet = _options.current_verbosity() < 0
+    for sig in report.signatures:
+        for warning in sig.warnings:
+            if not quiet:
+                _render.warning_line(f"{file}: {warning}" if file else warning)
+    if authres:
+        _render.write_stdout_bytes(add_authres(data, report, authserv_id or _default_authserv_id()))
+        return
+    if as_json:
+        obj: dict[str, Any] = {} if file is None else {"file": file}
+        obj["result"] = str(report.result)
+        obj["signatures"] = [signature_json(sig) for sig in report.signatures]
+        _render.emit_json(obj)
+        return
+    if quiet:
+        return
+    prefix = f"{file}: " if file else ""
+    for line in report_lines(report):
+        click.echo(prefix + _render.printable(line))

@@ -1,0 +1,67 @@
+"""Where key records come from: DNS (with a per-process cache) or --dns-file fragments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from dkimtool.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from dkimtool.core.config import DkimConfig
+    from dkimtool.core.dns import Nameserver, TxtAnswer
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class TxtSource(Protocol):
+    def lookup_txt(self, name: str) -> TxtAnswer: ...
+
+
+def parse_nameservers(values: Sequence[str]) -> list[Nameserver]:
+    from dkimtool.core.dns import parse_nameserver
+
+    servers = []
+    for value in values:
+        try:
+            servers.append(parse_nameserver(value))
+        except ValueError as exc:
+            raise UsageError(f"--nameserver {value}: {exc}") from None
+    return servers
+
+
+def resolve_dns_settings(
+    config: DkimConfig | None, nameservers: Sequence[str], timeout: float | None
+) -> tuple[list[Nameserver], float]:
+    """Command-line values, else Nameservers/DNSTimeout from the config, else defaults."""
+    if not nameservers and config is not None and config.get("Nameservers"):
+        try:
+            servers = parse_nameservers(config.get_list("Nameservers") or [])
+        except UsageError as exc:
+            raise config.error("Nameservers", exc.message) from None
+    else:
+        servers = parse_nameservers(nameservers)
+    if timeout is None and config is not None:
+        configured = config.get_int("DNSTimeout")
+        if configured is not None and configured <= 0:
+            raise config.error("DNSTimeout", "DNSTimeout must be a positive number of seconds")
+        timeout = float(configured) if configured is not None else None
+    return servers, DEFAULT_TIMEOUT if timeout is None else timeout
+
+
+def make_source(
+    *,
+    dns_files: Sequence[str],
+    nameservers: Sequence[Nameserver],
+    timeout: float,
+    want_dnssec: bool = False,
+    cached: bool = True,
+) -> TxtSource:
+    if dns_files:
+        from dkimtool.core.zonefile import ZoneFileSource
+
+        return ZoneFileSource(dns_files)
+    from dkimtool.core.dns import DnsResolver, KeyCache
+
+    resolver = DnsResolver(nameservers, timeout=timeout, want_dnssec=want_dnssec)
+    return KeyCache(resolver) if cached else resolver
