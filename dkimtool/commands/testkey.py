@@ -1,0 +1,180 @@
+"""``dkimtool testkey``: check the published key in DNS, like dkim-testkey/opendkim-testkey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from dkimtool.commands import _common, _dnsopts, _options, _render
+from dkimtool.core.config import DkimConfig
+from dkimtool.core.errors import (
+    EX_NEGATIVE,
+    EX_TEMPFAIL,
+    ConfigError,
+    DkimtoolError,
+    KeyFormatError,
+)
+from dkimtool.core.keys import read_key
+from dkimtool.core.keysource import make_source, resolve_dns_settings
+from dkimtool.core.names import InvalidName, normalize_domain, normalize_selector
+from dkimtool.core.testkey import (
+    KeyTestReport,
+    PrivateKeyInput,
+    read_key_table,
+    summary_line,
+    test_key,
+)
+
+if TYPE_CHECKING:
+    from dkimtool.core.dns import DnsResolver
+
+EPILOG = """\b
+Examples:
+  dkimtool testkey -d example.com -s mail -k mail.private
+  dkimtool testkey -d example.com -s mail --nameserver 192.0.2.53 --json
+  dkimtool testkey -x /etc/opendkim.conf            # every key in its KeyTable
+  dkimtool testkey -d example.com -s mail --dns-file mail.txt -k mail.private
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    domain: str
+    selector: str
+    key_file: str | None
+
+
+def _targets(
+    config: DkimConfig | None, domain: str | None, selector: str | None, key_file: str | None
+) -> list[_Target]:
+    """What to test: -d/-s (-k), else Domain/Selector/KeyFile, else every KeyTable entry."""
+    if config is not None and domain is None and selector is None and config.get("KeyTable"):
+        return _key_table_targets(config)
+    domain = domain or _common.config_name(config, "Domain", "domain")
+    selector = selector or _common.config_name(config, "Selector", "selector")
+    if key_file is None and config is not None:
+        key_file = config.get_path("KeyFile")
+    if domain is None or selector is None:
+        raise click.UsageError("missing -d/--domain and -s/--selector (or -x with them)")
+    return [_Target(domain, selector, key_file)]
+
+
+def _key_table_targets(config: DkimConfig) -> list[_Target]:
+    value = config.get("KeyTable") or ""
+    try:
+        path, lines = read_key_table(value, config.path.parent)
+    except OSError as exc:
+        raise config.error("KeyTable", f"cannot read KeyTable {value}: {exc.strerror}") from None
+    targets = []
+    for number, line in lines:
+        parts = line.split(None, 1)
+        fields = parts[1].split(":", 2) if len(parts) == 2 else []
+        if len(fields) != 3:
+            raise ConfigError(
+                "expected 'NAME DOMAIN:SELECTOR:KEYFILE'", path=str(path), line=number
+            )
+        try:
+            domain, selector = normalize_domain(fields[0]), normalize_selector(fields[1])
+        except InvalidName as exc:
+            raise ConfigError(str(exc), path=str(path), line=number) from None
+        key_path = fields[2] if fields[2].startswith("/") else str(path.parent / fields[2])
+        targets.append(_Target(domain, selector, key_path))
+    if not targets:
+        raise ConfigError("the KeyTable has no entries", path=str(path))
+    return targets
+
+
+def report_json(report: KeyTestReport) -> dict[str, Any]:
+    return {
+        "name": report.name,
+        "ok": report.ok,
+        "record": report.record,
+        "key_type": report.key_type,
+        "key_bits": report.key_bits,
+        "testing": report.testing,
+        "dnssec": report.dnssec,
+        "matches_private_key": report.matches_private_key,
+        "cname_chain": report.cname_chain,
+        "problems": report.problems,
+        "warnings": report.warnings,
+    }
+
+
+@click.command(epilog=EPILOG)
+@_options.domain_option("The domain: the record is SELECTOR._domainkey.DOMAIN.")
+@_options.selector_option("The selector.")
+@click.option(
+    "-k",
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The private key: the published p= must be its public half.",
+)
+@_dnsopts.dns_options
+@_options.config_option("Domain, Selector and KeyFile (or KeyTable) from this file.")
+@_options.json_option("One JSON object (one per line with a KeyTable).")
+@_options.verbosity_options
+def command(
+    domain: str | None,
+    selector: str | None,
+    key_file: str | None,
+    nameservers: tuple[str, ...],
+    timeout: float | None,
+    dns_files: tuple[str, ...],
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Check that the published key record is usable and matches the private key."""
+    config = _common.load_optional_config(config_path)
+    targets = _targets(config, domain, selector, key_file)
+    servers, lookup_timeout = resolve_dns_settings(config, nameservers, timeout)
+    source = make_source(
+        dns_files=dns_files,
+        nameservers=servers,
+        timeout=lookup_timeout,
+        want_dnssec=not dns_files,
+        cached=False,
+    )
+    resolver = None if dns_files else cast("DnsResolver", source)
+    worst = 0
+    for target in targets:
+        private = None
+        if target.key_file is not None:
+            key, warnings = read_key(target.key_file, safety_checks=True)
+            if key.private is None:
+                raise KeyFormatError(f"{target.key_file}: is a public key, not a private key")
+            private = PrivateKeyInput(target.key_file, key, warnings)
+        try:
+            report = test_key(
+                selector=target.selector,
+                domain=target.domain,
+                source=source,
+                private_key=private,
+                dnssec_resolver=resolver,
+            )
+        except DkimtoolError as exc:
+            if exc.exit_code != EX_TEMPFAIL:
+                raise
+            _render.error_line(str(exc))
+            worst = max(worst, EX_TEMPFAIL)
+            continue
+        _show(report, as_json=as_json)
+        if not report.ok:
+            worst = max(worst, EX_NEGATIVE) if worst != EX_TEMPFAIL else worst
+    if worst:
+        raise click.exceptions.Exit(worst)
+
+
+def _show(report: KeyTestReport, *, as_json: bool) -> None:
+    if as_json:
+        _render.emit_json(report_json(report))
+        return
+    if report.ok and _options.current_verbosity() < 0:
+        return
+    click.echo(_render.printable(summary_line(report)))
+    for problem in report.problems:
+        click.echo(f"  problem: {_render.printable(problem)}")
+    for warning in report.warnings:
+        click.echo(f"  warning: {_render.printable(warning)}")
