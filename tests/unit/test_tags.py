@@ -1,0 +1,77 @@
+"""RFC 6376 3.2 tag=value lists."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dkimtool.core.errors import EX_DATAERR, InputError
+from dkimtool.core.tags import (
+    DuplicateTagError,
+    TagSyntaxError,
+    parse_tag_list,
+    split_colon_list,
+    strip_fws,
+)
+
+
+def test_parse_keeps_order_and_strips_surrounding_whitespace() -> None:
+    tags = parse_tag_list(" v = DKIM1 ;\tk=rsa;\r\n p=AB\r\n CD ;")
+    assert list(tags.items()) == [("v", "DKIM1"), ("k", "rsa"), ("p", "AB\r\n CD")]
+
+
+def test_empty_values_and_empty_list() -> None:
+    assert parse_tag_list("v=DKIM1; p=") == {"v": "DKIM1", "p": ""}
+    assert parse_tag_list("") == {}
+    with pytest.raises(TagSyntaxError):
+        parse_tag_list(" ; ")  # an empty tag-spec before the final ';' (RFC 6376 3.2)
+
+
+def test_value_may_contain_equals_signs() -> None:
+    assert parse_tag_list("b=abc==; n=a=b") == {"b": "abc==", "n": "a=b"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("v=DKIM1; k", "no '='"),
+        ("v=DKIM1;; p=x", "no '='"),
+        ("1v=DKIM1", "malformed tag name"),
+        ("=x", "malformed tag name"),
+        ("a b=x", "malformed tag name"),
+        ("p=ab\x00cd", "invalid character"),
+        ("p=ab\x7fcd", "invalid character"),
+        ("n=\x1b[31m", "invalid character"),
+    ],
+)
+def test_malformed_lists_raise(text: str, message: str) -> None:
+    with pytest.raises(TagSyntaxError, match=message) as info:
+        parse_tag_list(text)
+    assert isinstance(info.value, InputError)
+    assert info.value.exit_code == EX_DATAERR
+
+
+def test_duplicate_tags_raise_their_own_error() -> None:
+    with pytest.raises(DuplicateTagError, match="p="):
+        parse_tag_list("p=abc; k=rsa; p=def")
+
+
+def test_tag_names_are_case_sensitive() -> None:
+    assert parse_tag_list("p=a; P=b") == {"p": "a", "P": "b"}
+
+
+def test_strip_fws_and_colon_lists() -> None:
+    assert strip_fws("MIIB\r\n\tIjAN BgkqhkiG ") == "MIIBIjANBgkqhkiG"
+    assert split_colon_list(" sha1 :\r\n sha256") == ["sha1", "sha256"]
+    assert split_colon_list("y") == ["y"]
+
+
+_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,5}", fullmatch=True)
+_values = st.from_regex(r"[!-:<-~]([ !-:<-~]{0,20}[!-:<-~])?", fullmatch=True) | st.just("")
+
+
+@given(st.dictionaries(_names, _values, max_size=8), st.sampled_from(["; ", ";", " ;\r\n\t"]))
+def test_format_then_parse_round_trips(tags: dict[str, str], separator: str) -> None:
+    text = separator.join(f"{name}={value}" for name, value in tags.items())
+    assert parse_tag_list(text) == tags
