@@ -6,6 +6,7 @@ This module must stay cheap to import: no dnspython, no dkimpy (see tests/unit/t
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -292,7 +293,7 @@ def command(
     with click.progressbar(
         length=len(inputs),
         label="signing",
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
         hidden=not show_progress,
     ) as progress:
         for index, path in enumerate(inputs):

@@ -48,7 +48,7 @@ def parse_zone_fragment(text: str, source: str) -> list[tuple[str, str, list[byt
     """Read TXT and CNAME records: (owner, "TXT"|"CNAME", values). RecordFormatError on errors."""
     manager = dns.zonefile.RRSetsReaderManager(dns.name.root, False, dns.rdataclass.IN)
     try:
-        with manager.writer(True) as txn:
+        with manager.writer(True) as txn:  # type: ignore[no-untyped-call]
             tokenizer = dns.tokenizer.Tokenizer(text, source)
             reader = dns.zonefile.Reader(
                 tokenizer,
