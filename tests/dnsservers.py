@@ -43,6 +43,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -114,6 +115,13 @@ def free_port() -> int:
     raise RuntimeError("no free UDP+TCP port found on 127.0.0.1")
 
 
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """Prefix ``setpriv --pdeathsig TERM`` (Linux util-linux) when available, so a daemon gets
+    SIGTERM if the test process dies, even by SIGKILL. setpriv execs the daemon: same PID."""
+    setpriv = find_binary("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -149,7 +157,7 @@ class _Daemon:
     def _spawn(self, argv: list[str]) -> None:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                argv,
+                _die_with_parent(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

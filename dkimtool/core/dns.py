@@ -7,7 +7,8 @@ Every temp-versus-permanent decision about a DNS outcome is made here, once:
 * NXDOMAIN, and NOERROR without a TXT record (e.g. only an A record): ``DnsNotFound``
   (permanent: "no key");
 * a CNAME loop or a chain longer than ``MAX_CNAMES``: ``DnsNotFound`` too (a broken name);
-* SERVFAIL, REFUSED or another error code from every server: ``DnsServerFailure``;
+* SERVFAIL, REFUSED or another error code (or a referral) from every server:
+  ``DnsServerFailure``;
 * no answer in time: ``DnsTimeout``; no nameserver configured, or network errors:
   ``DnsTempError``. All three are temporary (exit 75, temperror), never "no key".
 
@@ -379,6 +380,12 @@ class DnsResolver:
                 done.add(server)
                 continue
             rcode = resp.rcode()
+            if rcode == dns.rcode.NOERROR and _is_referral(resp):
+                log.debug("%s: referral for %s", server, qname)
+                problems.append(f"{server} sent a referral (not a recursive resolver?)")
+                failures.append("REFERRAL")
+                done.add(server)
+                continue
             if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 return resp
             text = dns.rcode.to_text(rcode)
@@ -406,6 +413,18 @@ class DnsResolver:
                 raise dns.exception.Timeout from None
             log.debug("%s: truncated answer, retrying over TCP", server)
             return self._transport.tcp(query, server, remaining)
+
+
+def _is_referral(resp: dns.message.Message) -> bool:
+    """A non-authoritative NOERROR with no answer and NS records in the authority section.
+
+    A recursive resolver never sends one; an authoritative server sends one for a name it has
+    delegated. It says nothing about the name, so it is no "no TXT record".
+    """
+    if resp.answer or resp.flags & dns.flags.AA:
+        return False
+    kinds = {rrset.rdtype for rrset in resp.authority}
+    return dns.rdatatype.NS in kinds and dns.rdatatype.SOA not in kinds
 
 
 def _summarize(problems: list[str]) -> str:

@@ -265,6 +265,35 @@ def test_servfail_then_a_good_server_answers() -> None:
     assert resolver.lookup_txt(NAME).records == [b"ok"]
 
 
+def test_a_referral_is_not_an_answer() -> None:
+    def referral(query: dns.message.Message) -> dns.message.Message:
+        resp = dns.message.make_response(query)
+        resp.flags &= ~dns.flags.AA
+        resp.authority.append(dns.rrset.from_text("example.com.", 300, "IN", "NS", "ns.example."))
+        return resp
+
+    resolver, _, _ = make({NS1: referral})
+    with pytest.raises(DnsServerFailure, match="referral") as info:
+        resolver.lookup_txt(NAME)
+    assert info.value.rcode == "REFERRAL"
+    resolver, _, _ = make({NS1: referral, NS2: answer((NAME, "TXT", '"ok"'))})
+    assert resolver.lookup_txt(NAME).records == [b"ok"]
+
+
+def test_authoritative_nodata_with_soa_is_no_txt_record() -> None:
+    def nodata(query: dns.message.Message) -> dns.message.Message:
+        resp = dns.message.make_response(query)
+        resp.flags |= dns.flags.AA
+        resp.authority.append(
+            dns.rrset.from_text("example.com.", 300, "IN", "SOA", "ns. h. 1 2 3 4 5")
+        )
+        return resp
+
+    resolver, _, _ = make({NS1: nodata})
+    with pytest.raises(DnsNotFound, match="no TXT record"):
+        resolver.lookup_txt(NAME)
+
+
 def test_network_error_is_temporary_and_not_a_timeout() -> None:
     resolver, transport, _ = make({NS1: "oserror"})
     with pytest.raises(DnsTempError, match="Connection refused") as info:
