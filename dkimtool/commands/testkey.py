@@ -9,16 +9,9 @@ import click
 
 from dkimtool.commands import _common, _dnsopts, _options, _render
 from dkimtool.core.config import DkimConfig
-from dkimtool.core.errors import (
-    EX_NEGATIVE,
-    EX_TEMPFAIL,
-    ConfigError,
-    DkimtoolError,
-    KeyFormatError,
-)
+from dkimtool.core.errors import EX_NEGATIVE, EX_TEMPFAIL, DkimtoolError, KeyFormatError
 from dkimtool.core.keys import read_key
 from dkimtool.core.keysource import make_source, resolve_dns_settings
-from dkimtool.core.names import InvalidName, normalize_domain, normalize_selector
 from dkimtool.core.testkey import (
     KeyTestReport,
     PrivateKeyInput,
@@ -49,9 +42,16 @@ class _Target:
 def _targets(
     config: DkimConfig | None, domain: str | None, selector: str | None, key_file: str | None
 ) -> list[_Target]:
-    """What to test: -d/-s (-k), else Domain/Selector/KeyFile, else every KeyTable entry."""
-    if config is not None and domain is None and selector is None and config.get("KeyTable"):
-        return _key_table_targets(config)
+    """What to test: -d/-s (-k), else every KeyTable entry (those of -d or -s if one is
+    given), else Domain/Selector/KeyFile from the config file."""
+    if config is not None and config.get("KeyTable") and (domain is None or selector is None):
+        targets = [
+            t
+            for t in _key_table_targets(config)
+            if domain in (None, t.domain) and selector in (None, t.selector)
+        ]
+        if targets:
+            return targets
     domain = domain or _common.config_name(config, "Domain", "domain")
     selector = selector or _common.config_name(config, "Selector", "selector")
     if key_file is None and config is not None:
@@ -64,26 +64,12 @@ def _targets(
 def _key_table_targets(config: DkimConfig) -> list[_Target]:
     value = config.get("KeyTable") or ""
     try:
-        path, lines = read_key_table(value, config.path.parent)
+        entries = read_key_table(value, config.path.parent)
+    except ValueError as exc:
+        raise config.error("KeyTable", str(exc)) from None
     except OSError as exc:
         raise config.error("KeyTable", f"cannot read KeyTable {value}: {exc.strerror}") from None
-    targets = []
-    for number, line in lines:
-        parts = line.split(None, 1)
-        fields = parts[1].split(":", 2) if len(parts) == 2 else []
-        if len(fields) != 3:
-            raise ConfigError(
-                "expected 'NAME DOMAIN:SELECTOR:KEYFILE'", path=str(path), line=number
-            )
-        try:
-            domain, selector = normalize_domain(fields[0]), normalize_selector(fields[1])
-        except InvalidName as exc:
-            raise ConfigError(str(exc), path=str(path), line=number) from None
-        key_path = fields[2] if fields[2].startswith("/") else str(path.parent / fields[2])
-        targets.append(_Target(domain, selector, key_path))
-    if not targets:
-        raise ConfigError("the KeyTable has no entries", path=str(path))
-    return targets
+    return [_Target(e.domain, e.selector, e.key_file) for e in entries]
 
 
 def report_json(report: KeyTestReport) -> dict[str, Any]:

@@ -6,13 +6,14 @@ records at one name, and DNSSEC status in words that cannot be mistaken for a fi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from dkimtool.core.errors import DnsNotFound, RecordFormatError
+from dkimtool.core.errors import ConfigError, DnsNotFound, RecordFormatError
 from dkimtool.core.keys import RSA_MIN_BITS, RSA_RECOMMENDED_BITS, LoadedKey, keys_match
-from dkimtool.core.names import key_record_name
+from dkimtool.core.names import InvalidName, key_record_name, normalize_domain, normalize_selector
 from dkimtool.core.record import KeyRecord, is_dkim_key_record
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class KeyTestReport:
     dnssec: DnssecStatus | None = None
     matches_private_key: bool | None = None
     key_file: str | None = None
+    from_dns: bool = False  # asked DNS (not --dns-file): a None dnssec means "no answer to judge"
     cname_chain: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -83,6 +85,8 @@ def _lookup(
     if dnssec_resolver is None:
         return source.lookup_txt(report.name)
     from dkimtool.core.dns import DnsServerFailure
+
+    report.from_dns = True
 
     try:
         answer = dnssec_resolver.lookup_txt(report.name)
@@ -166,9 +170,12 @@ def _check_record(
     if private_key is not None:
         report.matches_private_key = keys_match(public.public, private_key.key.public)
         if not report.matches_private_key:
-            report.problems.append(
-                f"the published key does not match {Path(private_key.path).name}"
+            name = Path(private_key.path).name
+            theirs = private_key.key.key_type
+            why = (
+                "" if theirs == public.key_type else f" ({public.key_type} key, {theirs} key file)"
             )
+            report.problems.append(f"the published key does not match {name}{why}")
 
 
 def summary_line(report: KeyTestReport) -> str:
@@ -184,36 +191,81 @@ def summary_line(report: KeyTestReport) -> str:
         details.append("testing mode")
     if report.cname_chain:
         details.append("via CNAME " + " -> ".join(report.cname_chain))
-    details.append(f"DNSSEC: {dnssec_words(report.dnssec)}")
+    details.append(f"DNSSEC: {dnssec_words(report.dnssec, from_dns=report.from_dns)}")
     verdict = "key OK" if report.ok else "key NOT usable"
     return f"{report.name}: {verdict} ({', '.join(details)})"
 
 
-def dnssec_words(status: DnssecStatus | None) -> str:
+def dnssec_words(status: DnssecStatus | None, *, from_dns: bool = False) -> str:
+    """Words for the DNSSEC status that no one can read as a key-file permission problem."""
+    if status is None:
+        # From DNS, None means there was no record whose validation could be judged.
+        return "unknown (no record)" if from_dns else "not checked (--dns-file)"
     return {
         "secure": "secure",
         "unvalidated": "not validated",
         "bogus": "bogus (validation failed)",
-        None: "not checked (--dns-file)",
     }[status]
 
 
 @dataclass(frozen=True, slots=True)
 class KeyTableEntry:
+    """One KeyTable line: ``NAME DOMAIN:SELECTOR:KEYFILE`` (KEYFILE made absolute)."""
+
+    name: str
     domain: str
     selector: str
     key_file: str
     line: int
 
 
-def read_key_table(value: str, base: Path) -> tuple[Path, list[tuple[int, str]]]:
-    """The raw lines of an opendkim KeyTable (``file:`` or ``refile:`` prefix allowed)."""
-    path_text = value.split(":", 1)[1] if value.startswith(("file:", "refile:")) else value
-    path = Path(path_text) if path_text.startswith("/") else base / path_text
-    text = path.read_text(encoding="utf-8")
-    lines = []
+def key_table_path(value: str, base: Path) -> Path:
+    """The file a KeyTable value names (``file:`` or ``refile:`` prefix allowed).
+
+    ValueError for the other dataset types of opendkim.conf(5) (``db:``, ``ldap:``...).
+    """
+    kind = re.match(r"([A-Za-z]+):", value)
+    if kind and kind.group(1).lower() not in ("file", "refile"):
+        raise ValueError(f"KeyTable type {kind.group(1)}: is not supported (only a flat file)")
+    path_text = value.split(":", 1)[1] if kind else value
+    return Path(path_text) if path_text.startswith("/") else base / path_text
+
+
+def parse_key_table(text: str, path: Path) -> list[KeyTableEntry]:
+    """The entries of an opendkim KeyTable; ConfigError (78) naming the line otherwise.
+
+    Relative key paths are relative to the KeyTable's directory.
+    """
+    entries: list[KeyTableEntry] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.split("#", 1)[0].strip()
-        if stripped:
-            lines.append((number, stripped))
-    return path, lines
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 1)
+        fields = parts[1].strip().split(":", 2) if len(parts) == 2 else []
+        if len(fields) != 3 or not all(fields):
+            raise ConfigError(
+                f"expected 'NAME DOMAIN:SELECTOR:KEYFILE', got {line!r}",
+                path=str(path),
+                line=number,
+            )
+        try:
+            domain, selector = normalize_domain(fields[0]), normalize_selector(fields[1])
+        except InvalidName as exc:
+            raise ConfigError(str(exc), path=str(path), line=number) from None
+        key_file = fields[2] if fields[2].startswith("/") else str(path.parent / fields[2])
+        entries.append(KeyTableEntry(parts[0], domain, selector, key_file, number))
+    if not entries:
+        raise ConfigError("the KeyTable has no entries", path=str(path))
+    return entries
+
+
+def read_key_table(value: str, base: Path) -> list[KeyTableEntry]:
+    """Read and parse the KeyTable VALUE names; OSError if it cannot be read."""
+    path = key_table_path(value, base)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("the KeyTable is not UTF-8 text", path=str(path)) from None
+    return parse_key_table(text, path)
