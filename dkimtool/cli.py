@@ -8,6 +8,7 @@ CLI run once per message does not pay for the others (dnspython in particular).
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import traceback
 from typing import Any
@@ -30,17 +31,31 @@ CONTEXT_SETTINGS = {"help_option_names": ["--help"], "max_content_width": 100}
 
 
 def _report(ctx: click.Context, exc: BaseException) -> None:
-    verbosity = _options.verbosity(ctx)
-    if isinstance(exc, DkimtoolError):
-        if verbosity >= 2:
-            traceback.print_exception(exc)
-        error_line(str(exc))
-        ctx.exit(exc.exit_code)
+    ctx.exit(_report_exception(exc, _options.verbosity(ctx)))
+
+
+def _report_exception(exc: BaseException, verbosity: int) -> int:
+    """Print the one error line (and the traceback at -vv); return the exit code."""
     if verbosity >= 2:
         traceback.print_exception(exc)
+    if isinstance(exc, DkimtoolError):
+        error_line(str(exc))
+        return exc.exit_code
     detail = "" if verbosity >= 2 else " (run with -vv for details)"
     error_line(f"internal error: {type(exc).__name__}: {exc}{detail}")
-    ctx.exit(EX_SOFTWARE)
+    return EX_SOFTWARE
+
+
+def _argv_verbosity(args: list[str]) -> int:
+    """-v count from raw arguments, for errors raised before a context exists."""
+    words = args[: args.index("--")] if "--" in args else args
+    if any(word in ("-q", "--quiet") for word in words):
+        return -1
+    return sum(
+        1 if word == "--verbose" else len(word) - 1
+        for word in words
+        if word == "--verbose" or re.fullmatch(r"-v+", word)
+    )
 
 
 class DkimtoolGroup(click.Group):
@@ -90,6 +105,9 @@ class DkimtoolGroup(click.Group):
         except click.exceptions.Abort:
             error_line("interrupted")
             sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - raised outside invoke: --help, callbacks
+            argv = sys.argv[1:] if args is None else list(args)
+            sys.exit(_report_exception(exc, _argv_verbosity(argv)))
         sys.exit(code if isinstance(code, int) else 0)
 
 
