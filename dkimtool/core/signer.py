@@ -1,0 +1,378 @@
+"""Sign messages (RFC 6376 5, RFC 8463): a streaming ``Signer`` and ``sign_message`` on top.
+
+The body is canonicalized and hashed as it streams in, once for all keys; only the header is
+buffered. The signer never changes a byte of the message: it returns the new fields and where
+they go (``SignResult.output_parts``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+from dkimtool.core.canonicalize import (
+    BodyCanonicalizer,
+    BodyHash,
+    BodyHashName,
+    canonicalize_header,
+    header_hash_input,
+    select_fields,
+)
+from dkimtool.core.errors import MessageFormatError, SigningError
+from dkimtool.core.keys import RSA_MIN_BITS, LoadedKey
+from dkimtool.core.message import (
+    MAX_HEADER_BYTES,
+    HeaderBounds,
+    HeaderField,
+    find_bounds,
+    line_ending,
+    parse_fields,
+)
+from dkimtool.core.names import (
+    InvalidName,
+    is_same_or_subdomain,
+    normalize_domain,
+    normalize_selector,
+)
+from dkimtool.core.signature import (
+    ALGORITHMS,
+    fold_field,
+    header_digest,
+    lenient_tags,
+    sign_digest,
+    verify_digest,
+)
+
+Algorithm: TypeAlias = Literal["rsa-sha256", "ed25519-sha256", "rsa-sha1"]
+
+DEFAULT_SIGNED_HEADERS: tuple[str, ...] = (
+    # RFC 6376 5.4.1
+    "From",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "To",
+    "Cc",
+    "Resent-Date",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-To",
+    "Resent-Cc",
+    "In-Reply-To",
+    "References",
+    "List-Id",
+    "List-Help",
+    "List-Unsubscribe",
+    "List-Subscribe",
+    "List-Post",
+    "List-Owner",
+    "List-Archive",
+    # and the fields whose change would change what the reader sees
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+)
+DEFAULT_OVERSIGN: tuple[str, ...] = (
+    "From",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "To",
+    "Cc",
+    "Message-ID",
+)
+
+SHA1_WARNING = "rsa-sha1 is obsolete (RFC 8301): most receivers treat it as unsigned"
+BODY_LENGTH_WARNING = "l= lets others append content to the signed message"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningKey:
+    selector: str
+    key: LoadedKey
+    """Must hold the private key."""
+    algorithm: Algorithm
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignOptions:
+    domain: str
+    keys: tuple[SigningKey, ...]
+    """One signature each, all made in one pass over the body."""
+    header_canonicalization: Literal["simple", "relaxed"] = "relaxed"
+    body_canonicalization: Literal["simple", "relaxed"] = "relaxed"
+    headers: tuple[str, ...] | None = None
+    """Names to sign (None: DEFAULT_SIGNED_HEADERS); only those present are signed. From is
+    always signed."""
+    oversign: tuple[str, ...] = DEFAULT_OVERSIGN
+    """Names listed in h= once more than they occur (once when absent)."""
+    identity: str | None = None
+    """i=: ``[local]@domain``, in d= or a subdomain of it."""
+    expire: int | None = None
+    """x= is t= plus this many seconds."""
+    body_length: bool = False
+    """Add l= (the whole canonical body length)."""
+    timestamp: int | None = None
+    """t=; None means now."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureInfo:
+    domain: str
+    selector: str
+    algorithm: str
+    field: bytes
+    """``DKIM-Signature: ...`` folded, in the message's line ending, ending with one."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignResult:
+    insert_at: int
+    """Offset in the input where the new fields go: 0, or after a leading mbox From line."""
+    fields: bytes
+    """All new DKIM-Signature fields, topmost first, in the message's own line ending."""
+    signatures: list[SignatureInfo]
+    warnings: list[str] = field(default_factory=list)
+
+    def output_parts(self, data: bytes) -> tuple[memoryview, bytes, memoryview]:
+        """``data[:insert_at]``, the new fields, ``data[insert_at:]``, without copying DATA."""
+        view = memoryview(data)
+        return view[: self.insert_at], self.fields, view[self.insert_at :]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One key, checked, with its names normalized."""
+
+    selector: str
+    key: LoadedKey
+    algorithm: Algorithm
+    hash_name: BodyHashName
+
+
+class Signer:
+    """Sign one message fed in chunks: ``update(chunk)`` any number of times, ``finalize()``.
+
+    Option and key problems raise SigningError at once, from the constructor.
+    """
+
+    def __init__(self, options: SignOptions, *, now: float) -> None:
+        self._options = options
+        self._domain = _checked_domain(options.domain)
+        self._keys = tuple(_prepare(signing_key) for signing_key in options.keys)
+        if not self._keys:
+            raise SigningError("no signing key given")
+        self._identity = _checked_identity(options.identity, self._domain)
+        self._timestamp = int(now) if options.timestamp is None else options.timestamp
+        if options.timestamp is not None and options.timestamp < 0:
+            raise SigningError("the timestamp must not be negative")
+        if options.expire is not None and options.expire <= 0:
+            raise SigningError("the expiry time must be a positive number of seconds")
+        self._body_hashes = {
+            name: BodyHash(name) for name in dict.fromkeys(k.hash_name for k in self._keys)
+        }
+        self._body = BodyCanonicalizer(options.body_canonicalization, self._body_hashes.values())
+        self._head = bytearray()
+        self._searched = 0
+        self._bounds: HeaderBounds | None = None
+        self._fields: tuple[HeaderField, ...] = ()
+        self._eol = b"\n"
+        self._finished = False
+
+    def update(self, chunk: bytes | bytearray) -> None:
+        if self._finished:
+            raise ValueError("update() after finalize()")
+        if self._bounds is not None:
+            self._body.update(chunk)
+            return
+        if self._head:
+            self._head += chunk
+            buf: bytes | bytearray = self._head
+        else:
+            buf = chunk
+        bounds = find_bounds(buf, final=False, search_from=self._searched)
+        if bounds is None:
+            if buf is chunk:
+                self._head += chunk
+            self._searched = max(0, len(self._head) - 2)
+            if len(self._head) > MAX_HEADER_BYTES + 2:
+                # Too long to be a header: say why (a long line, or just too much).
+                self._take_header(self._head, find_bounds(self._head, final=True))
+            return
+        self._take_header(buf, bounds)
+        if bounds.body_offset < len(buf):
+            self._body.update(memoryview(buf)[bounds.body_offset :])
+        self._head = bytearray()
+
+    def _take_header(self, buf: bytes | bytearray, bounds: HeaderBounds | None) -> None:
+        assert bounds is not None
+        self._fields = parse_fields(buf, bounds)
+        self._eol = line_ending(buf, bounds)
+        self._bounds = bounds
+
+    def finalize(self) -> SignResult:
+        if self._finished:
+            raise ValueError("finalize() called twice")
+        self._finished = True
+        if self._bounds is None:
+            if not self._head:
+                raise MessageFormatError("the message is empty")
+            self._take_header(self._head, find_bounds(self._head, final=True))
+            self._head = bytearray()
+        assert self._bounds is not None
+        self._body.finalize()
+        fields = self._fields
+        if not any(f.key == "from" for f in fields):
+            raise SigningError(
+                "the message has no From header field",
+                hint="RFC 6376 5.4: From must be signed",
+            )
+        options = self._options
+        names = self._header_names(fields)
+        canon = options.header_canonicalization
+        signed_data = header_hash_input(select_fields(fields, names), canon)
+        common = self._common_tags(names)
+        infos: list[SignatureInfo] = []
+        for prepared in self._keys:
+            body_hash = self._body_hashes[prepared.hash_name].digest()
+            tags = [
+                ("v", "1"),
+                ("a", prepared.algorithm),
+                ("c", f"{canon}/{options.body_canonicalization}"),
+                ("d", self._domain),
+                ("s", prepared.selector),
+                *common,
+                ("bh", base64.b64encode(body_hash).decode("ascii")),
+            ]
+            unsigned = "\r\n".join(fold_field(tags, "")).encode("utf-8")
+            data = signed_data + canonicalize_header(unsigned, canon)[:-2]
+            digest = header_digest(data, prepared.hash_name)
+            assert prepared.key.private is not None
+            signature = sign_digest(prepared.key.private, digest, prepared.hash_name)
+            if not verify_digest(prepared.key.public, signature, digest, prepared.hash_name):
+                raise SigningError(
+                    f"the signature for selector {prepared.selector} does not verify with the"
+                    " key's public half",
+                    hint="the key file may be damaged",
+                )
+            lines = fold_field(tags, base64.b64encode(signature).decode("ascii"))
+            eol = self._eol.decode("ascii")
+            text = eol.join(lines) + eol
+            infos.append(
+                SignatureInfo(
+                    domain=self._domain,
+                    selector=prepared.selector,
+                    algorithm=prepared.algorithm,
+                    field=text.encode("utf-8"),
+                )
+            )
+        return SignResult(
+            insert_at=self._bounds.mbox_end,
+            fields=b"".join(info.field for info in infos),
+            signatures=infos,
+            warnings=self._warnings(fields),
+        )
+
+    def _header_names(self, fields: tuple[HeaderField, ...]) -> list[str]:
+        """The h= list: each wanted name as often as it occurs, oversigned ones once more."""
+        options = self._options
+        counts = Counter(f.key for f in fields)
+        oversign = {name.lower() for name in options.oversign}
+        wanted = DEFAULT_SIGNED_HEADERS if options.headers is None else options.headers
+        if "from" not in (name.lower() for name in wanted):
+            wanted = ("From", *wanted)
+        names: list[str] = []
+        seen: set[str] = set()
+        for name in (*wanted, *options.oversign):
+            key = name.lower()
+            if key not in seen:
+                seen.add(key)
+                names += [name] * (counts[key] + (key in oversign))
+        return names
+
+    def _common_tags(self, names: list[str]) -> list[tuple[str, str]]:
+        options = self._options
+        tags = [("t", str(self._timestamp))]
+        if options.expire is not None:
+            tags.append(("x", str(self._timestamp + options.expire)))
+        if options.body_length:
+            tags.append(("l", str(self._body.total)))
+        if self._identity is not None:
+            tags.append(("i", self._identity))
+        tags.append(("h", ":".join(names)))
+        return tags
+
+    def _warnings(self, fields: tuple[HeaderField, ...]) -> list[str]:
+        warnings = []
+        present = set()
+        for f in fields:
+            if f.key == "dkim-signature":
+                tags = lenient_tags(f.value)
+                present.add((tags.get("d", "").lower(), tags.get("s", "").lower()))
+        for prepared in self._keys:
+            if (self._domain.lower(), prepared.selector.lower()) in present:
+                warnings.append(
+                    f"a DKIM-Signature for d={self._domain} s={prepared.selector}"
+                    " is already present"
+                )
+        if self._options.body_length:
+            warnings.append(BODY_LENGTH_WARNING)
+        if any(prepared.algorithm == "rsa-sha1" for prepared in self._keys):
+            warnings.append(SHA1_WARNING)
+        return warnings
+
+
+def _checked_domain(domain: str) -> str:
+    try:
+        return normalize_domain(domain)
+    except InvalidName as exc:
+        raise SigningError(str(exc)) from None
+
+
+def _prepare(signing_key: SigningKey) -> _Prepared:
+    try:
+        selector = normalize_selector(signing_key.selector)
+    except InvalidName as exc:
+        raise SigningError(str(exc)) from None
+    algorithm = signing_key.algorithm
+    if algorithm not in ALGORITHMS:
+        raise SigningError(f"unknown signing algorithm {algorithm}")
+    key_type, hash_name = ALGORITHMS[algorithm]
+    key = signing_key.key
+    if key.private is None:
+        raise SigningError(f"the key for selector {selector} is a public key")
+    if key.key_type != key_type:
+        raise SigningError(
+            f"algorithm {algorithm} does not fit the {key.key_type} key for selector {selector}"
+        )
+    if key.key_type == "rsa" and key.bits < RSA_MIN_BITS:
+        raise SigningError(
+            f"the RSA key for selector {selector} has {key.bits} bits",
+            hint=f"RFC 8301: signers must use at least {RSA_MIN_BITS}",
+        )
+    return _Prepared(selector=selector, key=key, algorithm=algorithm, hash_name=hash_name)
+
+
+def _checked_identity(identity: str | None, domain: str) -> str | None:
+    if identity is None:
+        return None
+    local, at, id_domain = identity.rpartition("@")
+    try:
+        id_domain = normalize_domain(id_domain) if at else ""
+    except InvalidName as exc:
+        raise SigningError(f"invalid identity {identity}: {exc}") from None
+    if not at or not is_same_or_subdomain(id_domain, domain):
+        raise SigningError(f"the identity (i=) must be [local]@{domain} or @ a subdomain of it")
+    if any(ch in local for ch in "; \t\r\n") or not local.isprintable():
+        raise SigningError("the identity's local part may not contain ';', spaces or controls")
+    return f"{local}@{id_domain}"
+
+
+def sign_message(data: bytes, options: SignOptions, *, now: float) -> SignResult:
+    """Sign a whole message held in memory (a ``Signer`` fed with one chunk)."""
+    signer = Signer(options, now=now)
+    signer.update(data)
+    return signer.finalize()

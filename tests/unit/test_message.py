@@ -1,0 +1,97 @@
+"""Splitting raw messages: mbox line, fields, body offset, line endings and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from dkimtool.core.errors import MessageFormatError
+from dkimtool.core.message import MAX_LINE_BYTES, find_bounds, parse_message
+
+
+def test_fields_body_and_offsets_lf() -> None:
+    data = b"From: a@example.com\nSubject: hi\n there\n\nbody\n"
+    msg = parse_message(data)
+    assert [f.name for f in msg.fields] == ["From", "Subject"]
+    assert msg.fields[1].raw == b"Subject: hi\n there"
+    assert msg.fields[1].value == b" hi\n there"
+    assert data[msg.fields[1].start : msg.fields[1].end] == b"Subject: hi\n there\n"
+    assert data[msg.body_offset :] == b"body\n"
+    assert msg.eol == b"\n"
+    assert msg.mbox_end == 0
+
+
+def test_crlf_and_mixed_line_endings() -> None:
+    data = b"From: a\r\nTo: b\n\tc\r\n\r\nbody"
+    msg = parse_message(data)
+    assert msg.eol == b"\r\n"
+    assert [f.raw for f in msg.fields] == [b"From: a", b"To: b\n\tc"]
+    assert data[msg.body_offset :] == b"body"
+    mixed = b"From: a\r\nTo: b\n\nbody"
+    assert parse_message(mixed).body_offset == mixed.index(b"body")
+
+
+def test_no_blank_line_is_all_header() -> None:
+    data = b"From: a\nSubject: b"
+    msg = parse_message(data)
+    assert [f.raw for f in msg.fields] == [b"From: a", b"Subject: b"]
+    assert msg.body_offset == len(data)
+
+
+def test_mbox_from_line_is_not_a_field() -> None:
+    data = b"From joe@example.com Mon Jan  1 00:00:00 2024\nFrom: joe@example.com\n\nx\n"
+    msg = parse_message(data)
+    assert msg.mbox_end == data.index(b"From:")
+    assert [f.key for f in msg.fields] == ["from"]
+
+
+def test_from_with_space_before_colon_is_a_field() -> None:
+    msg = parse_message(b"From : joe@example.com\n\nx\n")
+    assert msg.mbox_end == 0
+    assert msg.fields[0].name == "From"
+
+
+def test_message_starting_with_blank_line_has_no_fields() -> None:
+    msg = parse_message(b"\r\nbody\r\n")
+    assert msg.fields == ()
+    assert msg.body_offset == 2
+
+
+def test_named_is_case_insensitive() -> None:
+    msg = parse_message(b"FROM: a\nfrom: b\nTo: c\n\n")
+    assert [f.raw for f in msg.named("From")] == [b"FROM: a", b"from: b"]
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"", "empty"),
+        (b"no colon here\n\nbody", "no colon"),
+        (b" continued\nFrom: a\n\n", "continuation"),
+        (b"From: a\x00b\n\n", "NUL"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL"),
+        (b"\xff\xfe\xfa\x01junk\n\n", "no colon"),
+        (b"Fr om: a\n\n", "invalid field name"),
+        (b": empty name\n\n", "invalid field name"),
+        (b"From: a\nX: " + b"y" * (MAX_LINE_BYTES + 1) + b"\n\n", "longer than 998"),
+        (b"X: " + b"y" * 1_000_000, "longer than 998"),
+    ],
+)
+def test_bad_input(data: bytes, fragment: str) -> None:
+    with pytest.raises(MessageFormatError) as info:
+        parse_message(data)
+    assert fragment in str(info.value)
+
+
+def test_998_byte_line_is_accepted() -> None:
+    line = b"X: " + b"y" * (MAX_LINE_BYTES - 3)
+    assert len(parse_message(b"From: a\r\n" + line + b"\r\n\r\n").fields) == 2
+
+
+def test_find_bounds_waits_for_more_data() -> None:
+    assert find_bounds(b"Fro", final=False) is None
+    assert find_bounds(b"From ", final=False) is None
+    assert find_bounds(b"From: a\r\n", final=False) is None
+    assert find_bounds(b"From: a\r\n\r", final=False) is None
+    bounds = find_bounds(b"From: a\r\n\r\nbo", final=False)
+    assert bounds is not None
+    assert (bounds.header_end, bounds.body_offset) == (9, 11)
