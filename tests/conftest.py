@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -86,3 +87,11 @@ def pooled_generator(sizes: frozenset[int] | None = None) -> KeyGenerator:
 def fast_keygen(monkeypatch: pytest.MonkeyPatch) -> None:
     """genkey hands out pooled RSA keys instead of generating new ones (speed only)."""
     monkeypatch.setattr(keys, "generate", pooled_generator())
+
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def zone_strings(zone_record: str) -> list[str]:
+    """The character-strings of a one-record zone text like genkey's .txt, unescaped."""
+    return [re.sub(r"\\(.)", r"\1", chunk) for chunk in _QUOTED.findall(zone_record)]
