@@ -1,0 +1,387 @@
+"""Verify every DKIM-Signature of a message (RFC 6376 6, RFC 8301, RFC 8463).
+
+Each signature gets its own result value; nothing here raises for a bad signature. The message
+is parsed once, and the body is canonicalized once per distinct ``c=`` body algorithm, feeding
+one hash per distinct (hash, l=) pair. DNS comes from the caller's ``TxtSource``; the caller
+caches. The signature clock is ``now``; the DNS time budget is measured with ``monotonic``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dkimtool.core.canonicalize import (
+    BodyCanonicalizer,
+    BodyHash,
+    BodyHashName,
+    Canonicalization,
+    canonicalize_header,
+    header_hash_input,
+    select_fields,
+)
+from dkimtool.core.errors import DnsNotFound, DnsTempError, RecordFormatError
+from dkimtool.core.message import HeaderField, Message, parse_message
+from dkimtool.core.names import InvalidName, key_record_name, normalize_domain
+from dkimtool.core.record import KeyRecord, is_dkim_key_record
+from dkimtool.core.results import AuthResult
+from dkimtool.core.signature import (
+    DkimSignature,
+    SignatureFormatError,
+    header_digest,
+    lenient_tags,
+    strip_b_value,
+    verify_digest,
+)
+from dkimtool.core.tags import strip_fws
+
+# The overall verdict when nothing passes: the first of these present (the contract's order).
+VERDICT_ORDER = (
+    AuthResult.TEMPERROR,
+    AuthResult.POLICY,
+    AuthResult.FAIL,
+    AuthResult.PERMERROR,
+    AuthResult.NEUTRAL,
+    AuthResult.NONE,
+)
+
+
+class TxtAnswerLike(Protocol):
+    @property
+    def records(self) -> Sequence[bytes]:
+        """Each TXT RR's character-strings joined."""
+        ...
+
+
+class TxtSource(Protocol):
+    def lookup_txt(self, name: str) -> TxtAnswerLike:
+        """Raise DnsNotFound (NXDOMAIN, no TXT) or DnsTempError (timeout, SERVFAIL)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyPolicy:
+    min_key_bits: int = 1024
+    allow_sha1: bool = False
+    require_domain: str | None = None
+    strict_body_length: bool = False
+    max_signatures: int = 10
+    clock_skew: int = 300
+    lookup_budget: float | None = None
+    """Total seconds of DNS for one message; once spent, the remaining lookups are
+    temperrors."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignatureResult:
+    result: AuthResult
+    reason: str
+    """Empty for pass; otherwise short and lower-case. Values from the message or DNS are
+    not escaped here."""
+    index: int
+    domain: str | None = None
+    selector: str | None = None
+    algorithm: str | None = None
+    canonicalization: str | None = None
+    identity: str | None = None
+    key_bits: int | None = None
+    testing: bool = False
+    signed_headers: list[str] = field(default_factory=list)
+    body_length: int | None = None
+    timestamp: int | None = None
+    expiration: int | None = None
+    b_prefix: str | None = None
+    """The first 8 characters of b= (RFC 6008 header.b)."""
+    unsigned_body_bytes: int | None = None
+    """With l=: the canonical body bytes the signature does not cover."""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    result: AuthResult
+    """The overall verdict."""
+    signatures: list[SignatureResult]
+
+
+class _Outcome(Exception):
+    """A signature's final word, raised from deep in the checks and caught once per signature."""
+
+    def __init__(self, result: AuthResult, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
+
+
+def verify_message(
+    data: bytes,
+    *,
+    keys: TxtSource,
+    policy: VerifyPolicy,
+    now: float,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> VerifyReport:
+    """Verify DATA's DKIM-Signatures, topmost first; raise MessageFormatError for non-mail."""
+    message = parse_message(data)
+    fields = message.named("dkim-signature")
+    if not fields:
+        return VerifyReport(AuthResult.NONE, [])
+    run = _Run(data, message, keys, policy, now, monotonic)
+    evaluated = fields[: max(policy.max_signatures, 0)]
+    parsed: list[DkimSignature | SignatureResult] = [
+        run.parse(index, f) for index, f in enumerate(evaluated)
+    ]
+    run.hash_bodies([sig for sig in parsed if isinstance(sig, DkimSignature)])
+    results = [
+        item if isinstance(item, SignatureResult) else run.evaluate(index, evaluated[index], item)
+        for index, item in enumerate(parsed)
+    ]
+    results += [
+        _lenient_result(index, f, AuthResult.NEUTRAL, "not evaluated")
+        for index, f in enumerate(fields[len(evaluated) :], len(evaluated))
+    ]
+    return _verdict(results, policy.require_domain)
+
+
+class _Run:
+    """The state of one verification: the message, its body hashes, the DNS time spent."""
+
+    def __init__(
+        self,
+        data: bytes,
+        message: Message,
+        keys: TxtSource,
+        policy: VerifyPolicy,
+        now: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.data = data
+        self.message = message
+        self.keys = keys
+        self.policy = policy
+        self.now = now
+        self.monotonic = monotonic
+        self.dns_spent = 0.0
+        self.from_count = len(message.named("from"))
+        self.body_hashes: dict[tuple[Canonicalization, BodyHashName, int | None], BodyHash] = {}
+        self.body_totals: dict[Canonicalization, int] = {}
+
+    def parse(self, index: int, sig_field: HeaderField) -> DkimSignature | SignatureResult:
+        try:
+            return DkimSignature.parse(sig_field.value)
+        except SignatureFormatError as exc:
+            return _lenient_result(index, sig_field, AuthResult.PERMERROR, exc.message)
+
+    def hash_bodies(self, signatures: list[DkimSignature]) -> None:
+        """One pass over the body per canonicalization, one hash per (hash, l=)."""
+        wanted: dict[Canonicalization, dict[tuple[BodyHashName, int | None], BodyHash]] = {}
+        for sig in signatures:
+            per_canon = wanted.setdefault(sig.body_canonicalization, {})
+            key = (sig.hash_name, sig.body_length)
+            if key not in per_canon:
+                per_canon[key] = BodyHash(sig.hash_name, sig.body_length)
+        body = memoryview(self.data)[self.message.body_offset :]
+        for canon, hashes in wanted.items():
+            canonicalizer = BodyCanonicalizer(canon, hashes.values())
+            canonicalizer.update(body)
+            canonicalizer.finalize()
+            self.body_totals[canon] = canonicalizer.total
+            for (hash_name, limit), body_hash in hashes.items():
+                self.body_hashes[(canon, hash_name, limit)] = body_hash
+
+    def evaluate(self, index: int, sig_field: HeaderField, sig: DkimSignature) -> SignatureResult:
+        facts: dict[str, object] = {}
+        warnings: list[str] = []
+        try:
+            self._check(sig_field, sig, facts, warnings)
+        except _Outcome as outcome:
+            return _result(index, sig, outcome.result, outcome.reason, facts, warnings)
+        return _result(index, sig, AuthResult.PASS, "", facts, warnings)
+
+    def _check(
+        self,
+        sig_field: HeaderField,
+        sig: DkimSignature,
+        facts: dict[str, object],
+        warnings: list[str],
+    ) -> None:
+        policy = self.policy
+        total = self.body_totals[sig.body_canonicalization]
+        if sig.body_length is not None:
+            facts["unsigned_body_bytes"] = max(total - sig.body_length, 0)
+        if sig.expiration is not None and sig.expiration + policy.clock_skew < self.now:
+            raise _Outcome(AuthResult.FAIL, "signature expired")
+        if sig.timestamp is not None and sig.timestamp > self.now + policy.clock_skew:
+            warnings.append("t= is in the future")
+        if self.from_count != 1:
+            raise _Outcome(
+                AuthResult.POLICY, f"message has {self.from_count} from fields, not exactly one"
+            )
+        if sig.algorithm == "rsa-sha1" and not policy.allow_sha1:
+            raise _Outcome(AuthResult.POLICY, "rsa-sha1 not allowed")
+        if sig.body_length is not None and sig.body_length > total:
+            raise _Outcome(AuthResult.PERMERROR, "l= is longer than the body")
+        records = self._key_records(sig)
+        outcomes: list[_Outcome] = []
+        for text in records:
+            try:
+                self._check_with_record(sig_field, sig, text, facts, warnings)
+                return
+            except _Outcome as outcome:
+                outcomes.append(outcome)
+        raise outcomes[0]
+
+    def _key_records(self, sig: DkimSignature) -> list[str]:
+        budget = self.policy.lookup_budget
+        if budget is not None and self.dns_spent >= budget:
+            raise _Outcome(AuthResult.TEMPERROR, "dns lookup time budget spent")
+        started = self.monotonic()
+        try:
+            answer = self.keys.lookup_txt(key_record_name(sig.selector, sig.domain))
+        except DnsTempError as exc:
+            raise _Outcome(AuthResult.TEMPERROR, f"temporary dns failure: {exc.message}") from None
+        except DnsNotFound:
+            raise _Outcome(AuthResult.PERMERROR, "no key record") from None
+        finally:
+            self.dns_spent += self.monotonic() - started
+        texts = [record.decode("utf-8", "replace") for record in answer.records]
+        records = [text for text in texts if is_dkim_key_record(text)]
+        if not records:
+            raise _Outcome(AuthResult.PERMERROR, "no key record")
+        return records
+
+    def _check_with_record(
+        self,
+        sig_field: HeaderField,
+        sig: DkimSignature,
+        text: str,
+        facts: dict[str, object],
+        warnings: list[str],
+    ) -> None:
+        try:
+            record = KeyRecord.parse(text)
+        except RecordFormatError as exc:
+            raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
+        facts["testing"] = record.testing
+        if record.revoked:
+            raise _Outcome(AuthResult.FAIL, "key revoked")
+        if record.k != sig.key_type:
+            raise _Outcome(
+                AuthResult.PERMERROR, f"key type k={record.k} does not match a={sig.algorithm}"
+            )
+        if not record.allows_hash(sig.hash_name):
+            raise _Outcome(AuthResult.PERMERROR, f"key h= excludes {sig.hash_name}")
+        if not record.allows_email():
+            raise _Outcome(AuthResult.PERMERROR, "key s= excludes email")
+        if record.strict_subdomains and sig.identity_domain.lower() != sig.domain.lower():
+            raise _Outcome(AuthResult.PERMERROR, "key t=s forbids an i= subdomain of d=")
+        try:
+            key = record.public_key()
+        except RecordFormatError as exc:
+            raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
+        facts["key_bits"] = key.bits
+        if key.key_type == "rsa" and key.bits < self.policy.min_key_bits:
+            raise _Outcome(
+                AuthResult.POLICY,
+                f"key too small ({key.bits} bits < {self.policy.min_key_bits})",
+            )
+        body_hash = self.body_hashes[(sig.body_canonicalization, sig.hash_name, sig.body_length)]
+        if body_hash.digest() != sig.body_hash:
+            raise _Outcome(AuthResult.FAIL, "body hash did not verify")
+        canon = sig.header_canonicalization
+        chosen = select_fields(self.message.fields, sig.signed_headers, exclude=sig_field)
+        data = header_hash_input(chosen, canon)
+        data += canonicalize_header(strip_b_value(sig_field.raw), canon)[:-2]
+        digest = header_digest(data, sig.hash_name)
+        if not verify_digest(key.public, sig.signature, digest, sig.hash_name):
+            raise _Outcome(AuthResult.FAIL, "signature did not verify")
+        unsigned = facts.get("unsigned_body_bytes")
+        if isinstance(unsigned, int) and unsigned > 0:
+            message = f"l= leaves {unsigned} body bytes unsigned"
+            if self.policy.strict_body_length:
+                raise _Outcome(AuthResult.POLICY, message)
+            warnings.append(message)
+
+
+def _result(
+    index: int,
+    sig: DkimSignature,
+    result: AuthResult,
+    reason: str,
+    facts: dict[str, object],
+    warnings: list[str],
+) -> SignatureResult:
+    key_bits = facts.get("key_bits")
+    unsigned = facts.get("unsigned_body_bytes")
+    return SignatureResult(
+        result=result,
+        reason=reason,
+        index=index,
+        domain=sig.domain,
+        selector=sig.selector,
+        algorithm=sig.algorithm,
+        canonicalization=sig.canonicalization,
+        identity=sig.identity if sig.identity_given else None,
+        key_bits=key_bits if isinstance(key_bits, int) else None,
+        testing=facts.get("testing") is True,
+        signed_headers=list(sig.signed_headers),
+        body_length=sig.body_length,
+        timestamp=sig.timestamp,
+        expiration=sig.expiration,
+        b_prefix=sig.b_text[:8],
+        unsigned_body_bytes=unsigned if isinstance(unsigned, int) else None,
+        warnings=warnings,
+    )
+
+
+def _lenient_result(
+    index: int, sig_field: HeaderField, result: AuthResult, reason: str
+) -> SignatureResult:
+    """A result for a signature that was not (or could not be) parsed: what the tags say."""
+    tags = lenient_tags(sig_field.value)
+    b_text = strip_fws(tags.get("b", ""))
+    return SignatureResult(
+        result=result,
+        reason=reason,
+        index=index,
+        domain=tags.get("d"),
+        selector=tags.get("s"),
+        algorithm=tags.get("a"),
+        canonicalization=tags.get("c"),
+        identity=tags.get("i"),
+        b_prefix=b_text[:8] or None,
+    )
+
+
+def _same_domain(domain: str | None, wanted: str) -> bool:
+    if domain is None:
+        return False
+    with contextlib.suppress(InvalidName):
+        wanted = normalize_domain(wanted)
+    return domain.lower().rstrip(".") == wanted.lower().rstrip(".")
+
+
+def _verdict(results: list[SignatureResult], require_domain: str | None) -> VerifyReport:
+    """Pass if a signature passes (from the required domain); else the contract's order."""
+    present = {r.result for r in results}
+    if AuthResult.PASS in present:
+        if require_domain is None or any(
+            r.result == AuthResult.PASS and _same_domain(r.domain, require_domain) for r in results
+        ):
+            return VerifyReport(AuthResult.PASS, results)
+        # Valid signatures, none from the domain local policy asks for.
+        present.add(AuthResult.POLICY)
+        results = [
+            dataclasses.replace(
+                r, warnings=[*r.warnings, f"d={r.domain} is not the required domain"]
+            )
+            if r.result == AuthResult.PASS
+            else r
+            for r in results
+        ]
+    overall = next(word for word in VERDICT_ORDER if word in present or word == AuthResult.NONE)
+    return VerifyReport(overall, results)
