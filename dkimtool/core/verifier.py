@@ -99,6 +99,8 @@ class SignatureResult:
     unsigned_body_bytes: int | None = None
     """With l=: the canonical body bytes the signature does not cover."""
     warnings: list[str] = field(default_factory=list)
+    evaluated: bool = True
+    """False for the signatures past ``max_signatures`` (neutral, "not evaluated")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,9 @@ def verify_message(
         for index, item in enumerate(parsed)
     ]
     results += [
-        _lenient_result(index, f, AuthResult.NEUTRAL, "not evaluated")
+        dataclasses.replace(
+            _lenient_result(index, f, AuthResult.NEUTRAL, "not evaluated"), evaluated=False
+        )
         for index, f in enumerate(fields[len(evaluated) :], len(evaluated))
     ]
     return _verdict(results, policy.require_domain)
