@@ -48,7 +48,7 @@ def _targets(
         targets = [
             t
             for t in _key_table_targets(config)
-            if domain in (None, t.domain) and selector in (None, t.selector)
+            if _same(domain, t.domain) and _same(selector, t.selector)
         ]
         if targets:
             return targets
@@ -59,6 +59,11 @@ def _targets(
     if domain is None or selector is None:
         raise click.UsageError("missing -d/--domain and -s/--selector (or -x with them)")
     return [_Target(domain, selector, key_file)]
+
+
+def _same(wanted: str | None, name: str) -> bool:
+    """No filter, or the same DNS name (names compare case-insensitively)."""
+    return wanted is None or wanted.lower() == name.lower()
 
 
 def _key_table_targets(config: DkimConfig) -> list[_Target]:
