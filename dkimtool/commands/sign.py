@@ -19,6 +19,7 @@ from dkimtool.core.batch import FileOutcome, first_error_code, plan_outputs
 from dkimtool.core.config import DkimConfig
 from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
 from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
+from dkimtool.core.names import is_same_or_subdomain
 from dkimtool.core.signer import (
     DEFAULT_OVERSIGN,
     Algorithm,
@@ -122,9 +123,7 @@ def _build_plan(
     warnings += check_sha1(specs, allow_sha1=allow_sha1)
     header_canon, body_canon = parse_canonicalization(canonicalization or "relaxed/relaxed")
     if identity is not None:
-        from dkimtool.core.names import is_same_or_subdomain
-
-        local, at, id_domain = identity.rpartition("@")
+        _local, at, id_domain = identity.rpartition("@")
         if not at or not is_same_or_subdomain(id_domain, domain):
             raise UsageError(f"-i {identity}: must be [local]@{domain} or @a subdomain of it")
     if body_length:
