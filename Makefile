@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+comma  := ,
 
 .PHONY: demo test lint typecheck unit peers bench clean
 
@@ -11,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test$(if $(wildcard /usr/include/libmilter/mfapi.h),$(comma)milter)]'
 	touch $(STAMP)
 
 # genkey -> sign -> verify, offline, on the bundled example message.
@@ -33,6 +34,9 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 test: $(STAMP) peers lint typecheck
+	@# peers may just have installed libmilter-dev: then add the milter extra (pymilter)
+	@[ ! -e /usr/include/libmilter/mfapi.h ] || $(BIN)/python -c 'import Milter' 2>/dev/null \
+		|| $(BIN)/pip install -q -e '.[test,milter]'
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP) peers
