@@ -26,6 +26,7 @@ COMMANDS = {
     "testkey": "dkimtool.commands.testkey",
     "sign": "dkimtool.commands.sign",
     "verify": "dkimtool.commands.verify",
+    "milter": "dkimtool.commands.milter",
 }
 CONTEXT_SETTINGS = {"help_option_names": ["--help"], "max_content_width": 100}
 
