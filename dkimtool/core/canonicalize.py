@@ -4,6 +4,11 @@ The body canonicalizer is incremental: feed it chunks of any size and it produce
 bytes the one-shot algorithm would, whatever the chunk boundaries (a CR/LF pair, a run of white
 space or trailing blank lines split across chunks). It keeps only a few bytes between chunks, so
 memory stays O(chunk). The work is done on whole blocks with ``bytes`` methods and ``re``.
+
+Relaxed body and an unterminated last line: its trailing white space is removed like that of
+any other line before the final CRLF is added (``b"abc  "`` gives ``b"abc\\r\\n"``), as RFC 6376
+3.4.4 reads ("ignore all whitespace at the end of lines"); dkimpy keeps it (``b"abc \\r\\n"``).
+Bodies that end with a line break agree everywhere.
 """
 
 from __future__ import annotations
