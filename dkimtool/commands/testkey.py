@@ -15,9 +15,9 @@ from dkimtool.core.keysource import make_source, resolve_dns_settings
 from dkimtool.core.testkey import (
     KeyTestReport,
     PrivateKeyInput,
+    check_key,
     read_key_table,
     summary_line,
-    test_key,
 )
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def command(
                 raise KeyFormatError(f"{target.key_file}: is a public key, not a private key")
             private = PrivateKeyInput(target.key_file, key, warnings)
         try:
-            report = test_key(
+            report = check_key(
                 selector=target.selector,
                 domain=target.domain,
                 source=source,

@@ -48,7 +48,7 @@ class PrivateKeyInput:
     warnings: list[str]
 
 
-def test_key(
+def check_key(
     *,
     selector: str,
     domain: str,

@@ -17,13 +17,11 @@ from dkimtool.core.keys import LoadedKey
 from dkimtool.core.testkey import (
     KeyTestReport,
     PrivateKeyInput,
+    check_key,
     dnssec_words,
     key_table_path,
     parse_key_table,
     summary_line,
-)
-from dkimtool.core.testkey import (
-    test_key as check_key,
 )
 from tests.conftest import CliResult, RunCli, assert_error, pooled_rsa_key
 
