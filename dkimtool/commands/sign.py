@@ -20,8 +20,12 @@ from dkimtool.core.config import DkimConfig
 from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
 from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
 from dkimtool.core.names import is_same_or_subdomain
+from dkimtool.core.signature import SignatureFormatError
+from dkimtool.core.signature import parse_canonicalization as parse_c_value
 from dkimtool.core.signer import (
+    BODY_LENGTH_WARNING,
     DEFAULT_OVERSIGN,
+    SHA1_WARNING,
     Algorithm,
     SignOptions,
     SignResult,
@@ -49,21 +53,22 @@ Examples:
 
 def parse_canonicalization(value: str) -> tuple[Canon, Canon]:
     """``header/body``; one word sets the header algorithm and leaves the body simple."""
-    header, _, body = value.lower().partition("/")
-    body = body or "simple"
-    for part in (header, body):
-        if part not in ("simple", "relaxed"):
-            raise UsageError(
-                f"invalid canonicalization {value!r}",
-                hint="use simple or relaxed, or header/body such as relaxed/simple",
-            )
-    return cast(Canon, header), cast(Canon, body)
+    try:
+        return parse_c_value(value)
+    except SignatureFormatError:
+        raise UsageError(
+            f"invalid canonicalization {value!r}",
+            hint="use simple or relaxed, or header/body such as relaxed/simple",
+        ) from None
 
 
 def _colon_list(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     return tuple(item.strip() for item in value.split(":") if item.strip())
+
+
+_OPTION_WARNINGS = (SHA1_WARNING, BODY_LENGTH_WARNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,7 @@ def _build_plan(
         if not at or not is_same_or_subdomain(id_domain, domain):
             raise UsageError(f"-i {identity}: must be [local]@{domain} or @a subdomain of it")
     if body_length:
-        warnings.append("l= lets others append content to the signed message")
+        warnings.append(BODY_LENGTH_WARNING)
     options = SignOptions(
         domain=domain,
         keys=(),
@@ -306,7 +311,8 @@ def command(
                     raise setup_error
                 assert options is not None
                 data, result = _sign_one(path, options, now)
-                outcome.warnings = result.warnings
+                # Warnings about the options were shown once, up front.
+                outcome.warnings = [w for w in result.warnings if w not in _OPTION_WARNINGS]
             except DkimtoolError as exc:
                 outcome.error = exc
             _finish(

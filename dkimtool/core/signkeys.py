@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 from dkimtool.core.errors import KeyFormatError, UsageError
 from dkimtool.core.keys import read_key
-from dkimtool.core.signer import Algorithm, SigningKey
+from dkimtool.core.signer import SHA1_WARNING, Algorithm, SigningKey
 
 ALGORITHMS: tuple[Algorithm, ...] = ("rsa-sha256", "ed25519-sha256", "rsa-sha1")
 _FITS: dict[str, tuple[Algorithm, ...]] = {
     "rsa": ("rsa-sha256", "rsa-sha1"),
     "ed25519": ("ed25519-sha256",),
 }
-SHA1_WARNING = "rsa-sha1 is obsolete (RFC 8301): most receivers treat it as unsigned"
 
 
 @dataclass(frozen=True, slots=True)
