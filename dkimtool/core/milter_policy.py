@@ -464,7 +464,7 @@ def from_address(value: str | None) -> tuple[str | None, str | None]:
         if not at or not local or not domain:
             continue
         try:
-            return address.strip(), normalize_domain(domain.strip().rstrip("."))
+            return address.strip(), normalize_domain(domain.strip().rstrip(".")).lower()
         except InvalidName:
             return address.strip(), None
     return None, None
@@ -641,9 +641,8 @@ def header_plan(
         seen += 1
         if authserv_id_of(value) == ours:
             forged.append(seen)
-    received_names = {n.lower(): n for n, _ in received}
-    for index in reversed(forged):
-        ops.append(DeleteHeader(received_names["authentication-results"], index))
+    for index in reversed(forged):  # MTAs match the name case-insensitively
+        ops.append(DeleteHeader("Authentication-Results", index))
     for name, value in reversed(new_fields):
         ops.append(InsertHeader(name, value, 0))
     return ops
@@ -857,7 +856,7 @@ def _hosts(b: _Builder, key: str, cli_file: str | None, default: Sequence[str]) 
     entries, path = _dataset(b, key, value)
     hosts: list[str] = []
     for number, line in entries:
-        for item in line.split() if path else [line]:
+        for item in [line]:  # one host per line (file) or per comma (list)
             try:
                 HostList.parse([item])
             except ValueError as exc:
@@ -870,7 +869,7 @@ def _hosts(b: _Builder, key: str, cli_file: str | None, default: Sequence[str]) 
 
 def _domain(text: str, where: tuple[str | None, int | None], b: _Builder, key: str) -> str:
     try:
-        return normalize_domain(text.strip().rstrip("."))
+        return normalize_domain(text.strip().rstrip(".")).lower()
     except InvalidName as exc:
         path, line = where
         if path:
@@ -960,6 +959,7 @@ def _key_table(b: _Builder, value: str) -> dict[str, KeyRef]:
         domain_text, selector, key_file = (f.strip() for f in fields)
         try:
             domain = "%" if domain_text == "%" else normalize_domain(domain_text.rstrip("."))
+            domain = domain.lower()
             selector = normalize_selector(selector)
         except InvalidName as exc:
             raise ConfigError(str(exc), path=path, line=number or None) from None
