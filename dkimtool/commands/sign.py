@@ -153,11 +153,6 @@ def _config_headers(config: DkimConfig, key: str) -> str | None:
     return None if items is None else ":".join(items)
 
 
-def _sign_one(path: str, options: SignOptions, now: float) -> tuple[bytes, SignResult]:
-    data = read_input(path)
-    return data, sign_message(data, options, now=now)
-
-
 def _write_output(
     target: Path, data: bytes, result: SignResult | None, mode: int, force: bool
 ) -> None:
@@ -310,7 +305,8 @@ def command(
                 if setup_error is not None:
                     raise setup_error
                 assert options is not None
-                data, result = _sign_one(path, options, now)
+                data = read_input(path)  # kept for --on-error pass if signing fails
+                result = sign_message(data, options, now=now)
                 # Warnings about the options were shown once, up front.
                 outcome.warnings = [w for w in result.warnings if w not in _OPTION_WARNINGS]
             except DkimtoolError as exc:
@@ -350,7 +346,7 @@ def _finish(
     if outcome.error is not None:
         if on_error == "pass":
             _render.warning_line(f"{name}: not signed: {outcome.error}")
-            if not data and outcome.file != STDIN:
+            if not data:  # not read yet (a setup error): read it now, stdin too
                 try:
                     data = read_input(outcome.file)
                 except DkimtoolError:
