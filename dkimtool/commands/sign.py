@@ -10,13 +10,12 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import click
 
 from dkimtool.commands import _common, _options, _render
 from dkimtool.core.batch import FileOutcome, first_error_code, plan_outputs
-from dkimtool.core.config import DkimConfig
 from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
 from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
 from dkimtool.core.names import is_same_or_subdomain
@@ -38,6 +37,9 @@ from dkimtool.core.signkeys import (
     load_signing_keys,
     pair_key_specs,
 )
+
+if TYPE_CHECKING:
+    from dkimtool.core.config import DkimConfig
 
 Canon = Literal["simple", "relaxed"]
 OnError = Literal["fail", "pass", "tempfail"]

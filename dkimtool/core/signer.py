@@ -8,7 +8,6 @@ they go (``SignResult.output_parts``).
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -247,7 +246,9 @@ class Signer:
                 *common,
                 ("bh", base64.b64encode(body_hash).decode("ascii")),
             ]
-            unsigned = "\r\n".join(fold_field(tags, "")).encode("utf-8")
+            # b= starts a line of its own: the signed field is these lines, b= and its value.
+            head_lines = fold_field(tags, "")
+            unsigned = "\r\n".join(head_lines).encode("utf-8")
             data = signed_data + canonicalize_header(unsigned, canon)[:-2]
             digest = header_digest(data, prepared.hash_name)
             assert prepared.key.private is not None
@@ -258,7 +259,8 @@ class Signer:
                     " key's public half",
                     hint="the key file may be damaged",
                 )
-            lines = fold_field(tags, base64.b64encode(signature).decode("ascii"))
+            b_lines = fold_field((), base64.b64encode(signature).decode("ascii"))[1:]
+            lines = head_lines[:-1] + b_lines
             eol = self._eol.decode("ascii")
             text = eol.join(lines) + eol
             infos.append(
@@ -279,7 +281,9 @@ class Signer:
     def _header_names(self, fields: tuple[HeaderField, ...]) -> list[str]:
         """The h= list: each wanted name as often as it occurs, oversigned ones once more."""
         options = self._options
-        counts = Counter(f.key for f in fields)
+        counts: dict[str, int] = {}
+        for f in fields:
+            counts[f.key] = counts.get(f.key, 0) + 1
         oversign = {name.lower() for name in options.oversign}
         wanted = DEFAULT_SIGNED_HEADERS if options.headers is None else options.headers
         if "from" not in (name.lower() for name in wanted):
@@ -290,7 +294,7 @@ class Signer:
             key = name.lower()
             if key not in seen:
                 seen.add(key)
-                names += [name] * (counts[key] + (key in oversign))
+                names += [name] * (counts.get(key, 0) + (key in oversign))
         return names
 
     def _common_tags(self, names: list[str]) -> list[tuple[str, str]]:
