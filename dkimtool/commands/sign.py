@@ -6,15 +6,15 @@ This module must stay cheap to import: no dnspython, no dkimpy (see tests/unit/t
 from __future__ import annotations
 
 import os
-import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 import click
 
-from dkimtool.commands import _common, _options, _render
+from dkimtool.commands import _common, _jobs, _options, _render
 from dkimtool.core.batch import FileOutcome, first_error_code, plan_outputs
 from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
 from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
@@ -223,6 +223,14 @@ def _output_mode(path: str) -> int:
 )
 @click.option("--force", is_flag=True, help="With -o: overwrite existing outputs.")
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    metavar="N",
+    help="With -o: sign in N worker processes; 0: one per CPU. [default: 1]",
+)
+@click.option(
     "--on-error",
     type=click.Choice(["fail", "pass", "tempfail"]),
     default="fail",
@@ -250,6 +258,7 @@ def command(
     header_only: bool,
     output_dir: Path | None,
     force: bool,
+    jobs: int,
     on_error: OnError,
     config_path: str | None,
     as_json: bool,
@@ -291,40 +300,33 @@ def command(
     outcomes: list[FileOutcome] = []
     show_progress = output_dir is not None and len(inputs) > 1 and _render.stderr_is_terminal()
     show_progress = show_progress and _options.current_verbosity() >= 0
-    with click.progressbar(
-        length=len(inputs),
-        label="signing",
-        file=sys.stderr,
-        hidden=not show_progress,
-    ) as progress:
-        for index, path in enumerate(inputs):
-            outcome = FileOutcome(file=path)
-            target = outputs[index] if outputs is not None else None
-            outcome.output = str(target) if target is not None else None
-            data = b""
-            result: SignResult | None = None
-            try:
-                if setup_error is not None:
-                    raise setup_error
-                assert options is not None
-                data = read_input(path)  # kept for --on-error pass if signing fails
-                result = sign_message(data, options, now=now)
-                # Warnings about the options were shown once, up front.
-                outcome.warnings = [w for w in result.warnings if w not in _OPTION_WARNINGS]
-            except DkimtoolError as exc:
-                outcome.error = exc
-            _finish(
-                outcome,
-                data,
-                result,
-                target,
-                on_error=on_error,
-                header_only=header_only,
-                as_json=as_json,
-                force=force,
-            )
-            outcomes.append(outcome)
-            progress.update(1)
+    # Workers need -o (each writes its own outputs) and the keys loaded here.
+    workers = 1
+    if outputs is not None and options is not None and jobs != 1:
+        workers = _jobs.effective_jobs(jobs, len(inputs))
+    report = partial(_report, on_error=on_error, header_only=header_only, as_json=as_json)
+    with _jobs.progress(len(inputs), "signing", show=show_progress) as progress:
+        if workers > 1:
+            assert outputs is not None
+            for done in _jobs.ordered_map(
+                _sign_in_worker,
+                [(path, str(target)) for path, target in zip(inputs, outputs, strict=True)],
+                jobs=workers,
+                initializer=_start_worker,
+                initargs=(options, now, on_error, force),
+            ):
+                report(done, b"", None)
+                outcomes.append(done.outcome)
+                progress.update(1)
+        else:
+            for index, path in enumerate(inputs):
+                target = outputs[index] if outputs is not None else None
+                done, data, result = _sign_file(
+                    path, target, options, setup_error, now, on_error=on_error, force=force
+                )
+                report(done, data, result)
+                outcomes.append(done.outcome)
+                progress.update(1)
     if output_dir is not None:
         fsync_directory(output_dir)
     code = first_error_code(outcomes)
@@ -332,50 +334,103 @@ def command(
         raise click.exceptions.Exit(EX_TEMPFAIL if on_error == "tempfail" else code)
 
 
-def _finish(
-    outcome: FileOutcome,
+@dataclass(slots=True)
+class _Done:
+    """What became of one file: small enough to come back from a worker process."""
+
+    outcome: FileOutcome
+    write_failed: bool = False
+    """The message was signed, but its output could not be written."""
+    signatures: list[dict[str, str]] = field(default_factory=list)
+
+
+def _sign_file(
+    path: str,
+    target: Path | None,
+    options: SignOptions | None,
+    setup_error: DkimtoolError | None,
+    now: float,
+    *,
+    on_error: OnError,
+    force: bool,
+) -> tuple[_Done, bytes, SignResult | None]:
+    """Sign one file and, with -o, write its output (following --on-error)."""
+    outcome = FileOutcome(file=path, output=None if target is None else str(target))
+    done = _Done(outcome)
+    data = b""
+    result: SignResult | None = None
+    try:
+        if setup_error is not None:
+            raise setup_error
+        assert options is not None
+        data = read_input(path)  # kept for --on-error pass if signing fails
+        result = sign_message(data, options, now=now)
+        # Warnings about the options were shown once, up front.
+        outcome.warnings = [w for w in result.warnings if w not in _OPTION_WARNINGS]
+        done.signatures = [
+            {
+                "domain": sig.domain,
+                "selector": sig.selector,
+                "algorithm": sig.algorithm,
+                "header": sig.field.decode("ascii", "replace").rstrip("\r\n"),
+            }
+            for sig in result.signatures
+        ]
+    except DkimtoolError as exc:
+        outcome.error = exc
+    if target is not None:
+        if result is not None:
+            try:
+                _write_output(target, data, result, _output_mode(path), force)
+            except DkimtoolError as exc:
+                outcome.error = exc
+                done.write_failed = True
+        elif on_error == "pass":
+            data = data or _read_or_empty(path)
+            _write_output(target, data, None, _output_mode(path), force)
+    return done, data, result
+
+
+def _read_or_empty(path: str) -> bytes:
+    """The input as it is, for --on-error pass (not read yet after a setup error)."""
+    try:
+        return read_input(path)
+    except DkimtoolError:
+        return b""
+
+
+def _report(
+    done: _Done,
     data: bytes,
     result: SignResult | None,
-    target: Path | None,
     *,
     on_error: OnError,
     header_only: bool,
     as_json: bool,
-    force: bool,
 ) -> None:
-    """Report one message and write its output, following --on-error."""
+    """Report one message; without -o, print it (or the input unsigned, with pass)."""
+    outcome = done.outcome
     name = "standard input" if outcome.file == STDIN else outcome.file
-    if outcome.error is not None:
+    to_stdout = outcome.output is None
+    if outcome.error is not None and not done.write_failed:
         if on_error == "pass":
             _render.warning_line(f"{name}: not signed: {outcome.error}")
-            if not data:  # not read yet (a setup error): read it now, stdin too
-                try:
-                    data = read_input(outcome.file)
-                except DkimtoolError:
-                    data = b""
-            if target is not None:
-                _write_output(target, data, None, _output_mode(outcome.file), force)
-            elif not as_json and not header_only:
-                _render.write_stdout_bytes(data)
+            if to_stdout and not as_json and not header_only:
+                _render.write_stdout_bytes(data or _read_or_empty(outcome.file))
         else:
             prefix = f"{outcome.file}: " if outcome.file != STDIN else ""
             _render.error_line(f"{prefix}{outcome.error}")
     else:
-        assert result is not None
         for warning in outcome.warnings:
             _render.warning_line(f"{name}: {warning}" if outcome.file != STDIN else warning)
-        if target is not None:
-            try:
-                _write_output(target, data, result, _output_mode(outcome.file), force)
-            except DkimtoolError as exc:
-                outcome.error = exc
-                _render.error_line(str(exc))
-        elif header_only:
-            if not as_json:
+        if done.write_failed:
+            _render.error_line(str(outcome.error))
+        elif to_stdout and not as_json:
+            assert result is not None
+            if header_only:
                 _render.write_stdout_bytes(result.fields)
-        elif not as_json:
-            head, fields, rest = result.output_parts(data)
-            _render.write_stdout_parts((head, fields, rest))
+            else:
+                _render.write_stdout_parts(result.output_parts(data))
     if as_json:
         _render.emit_json(
             {
@@ -383,16 +438,25 @@ def _finish(
                 "output": outcome.output,
                 "ok": outcome.error is None,
                 "error": None if outcome.error is None else str(outcome.error),
-                "signatures": []
-                if result is None or outcome.error is not None
-                else [
-                    {
-                        "domain": sig.domain,
-                        "selector": sig.selector,
-                        "algorithm": sig.algorithm,
-                        "header": sig.field.decode("ascii", "replace").rstrip("\r\n"),
-                    }
-                    for sig in result.signatures
-                ],
+                "signatures": [] if outcome.error is not None else done.signatures,
             }
         )
+
+
+# -j: each worker process signs whole files and writes their outputs itself.
+_worker_setup: tuple[SignOptions, float, OnError, bool] | None = None
+
+
+def _start_worker(options: SignOptions, now: float, on_error: OnError, force: bool) -> None:
+    global _worker_setup
+    _worker_setup = (options, now, on_error, force)
+
+
+def _sign_in_worker(item: tuple[str, str]) -> _Done:
+    assert _worker_setup is not None
+    options, now, on_error, force = _worker_setup
+    path, target = item
+    done, _, _ = _sign_file(path, Path(target), options, None, now, on_error=on_error, force=force)
+    if done.outcome.error is not None:
+        done.outcome.error = _jobs.PortableError.of(done.outcome.error)
+    return done
