@@ -28,6 +28,21 @@ from tests.dnsservers import HOST, _die_with_parent, free_port, in_ci, require_b
 RECORDS_SUFFIX = "._domainkey.example.com"
 
 
+def sign_bytes(message: bytes, key_file: Path, selector: str, domain: str = "example.com") -> bytes:
+    """MESSAGE signed by the engine in-process (relaxed/relaxed), new field prepended."""
+    from dkimtool.core.keys import read_key
+    from dkimtool.core.signer import Algorithm, SigningKey, SignOptions, sign_message
+
+    key, _ = read_key(str(key_file))
+    algorithm: Algorithm = "ed25519-sha256" if key.key_type == "ed25519" else "rsa-sha256"
+    options = SignOptions(
+        domain=domain, keys=(SigningKey(selector=selector, key=key, algorithm=algorithm),)
+    )
+    result = sign_message(message, options, now=time.time())
+    head, fields, rest = result.output_parts(message)
+    return bytes(head) + fields + bytes(rest)
+
+
 def require_pymilter() -> None:
     try:
         import Milter  # type: ignore[import-untyped]  # noqa: F401
@@ -70,7 +85,7 @@ class MilterProcess:
         self.args = [*args, "-p", f"inet:{self.port}@{HOST}"]
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> MilterProcess:
+    def start(self) -> Self:
         argv = [sys.executable, "-m", "dkimtool", "milter", *self.args]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -403,7 +418,7 @@ class PrivatePostfix:
             )
         return proc
 
-    def start(self) -> PrivatePostfix:
+    def start(self) -> Self:
         self._write_config()
         self.cmd("check")
         self.cmd("start")

@@ -23,6 +23,7 @@ from tests.milterlab import (
     assemble,
     miltertest_script,
     run_miltertest,
+    sign_bytes,
     split_message,
 )
 from tests.peers import maildkim_verify, opendkim_verify, require_peer
@@ -112,10 +113,7 @@ def test_sign_path_internal_client(milter: MilterProcess, keys: Path, tmp_path: 
 
 
 def test_verify_path_external_client(milter: MilterProcess, keys: Path, tmp_path: Path) -> None:
-    signed = dkimtool(
-        "sign", "-d", "example.com", "-s", "rsa", "-k", str(keys / "rsa.private"),
-        input=MESSAGE,
-    )  # fmt: skip
+    signed = sign_bytes(MESSAGE, keys / "rsa.private", "rsa")
     fields, body = split_message(signed)
     script = miltertest_script(milter.port, fields, body, client_ip="127.0.0.2")
     result = run_miltertest(script, tmp_path)
@@ -156,9 +154,7 @@ def test_malformed_message_gets_an_answer_and_the_milter_lives_on(
 
 
 def test_dns_timeout_is_a_tempfail(keys: Path, tmp_path: Path) -> None:
-    signed = dkimtool(
-        "sign", "-d", "example.com", "-s", "rsa", "-k", str(keys / "rsa.private"), input=MESSAGE
-    )
+    signed = sign_bytes(MESSAGE, keys / "rsa.private", "rsa")
     with SilentServer() as silent:
         args = [
             "-b", "v", "-A", "mx.example.com",
