@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from dkimtool.commands import _common, _dnsopts, _options, _render
+from dkimtool.commands import _common, _dnsopts, _jobs, _options, _render
 from dkimtool.core.authres import add_authres
 from dkimtool.core.errors import EX_NEGATIVE, EX_OK, EX_TEMPFAIL, DkimtoolError
 from dkimtool.core.fileio import STDIN, read_input
-from dkimtool.core.keysource import make_source, resolve_dns_settings
+from dkimtool.core.keysource import TxtSource, make_source, resolve_dns_settings
 from dkimtool.core.names import InvalidName, normalize_domain
 from dkimtool.core.results import AuthResult
 from dkimtool.core.verifier import SignatureResult, VerifyPolicy, VerifyReport, verify_message
@@ -109,6 +109,14 @@ def _default_authserv_id() -> str:
     help="Print the message with an Authentication-Results field prepended, not a report.",
 )
 @click.option("--authserv-id", metavar="ID", help="The authserv-id. [default: this host's FQDN]")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    metavar="N",
+    help="With several FILEs: verify in N worker processes; 0: one per CPU. [default: 1]",
+)
 @_options.json_option("A JSON report (JSON Lines with several files).")
 @_options.verbosity_options
 def command(
@@ -124,6 +132,7 @@ def command(
     max_signatures: int,
     authres: bool,
     authserv_id: str | None,
+    jobs: int,
     as_json: bool,
 ) -> None:
     """Verify the DKIM signatures of messages (stdin, or FILEs)."""
@@ -158,20 +167,29 @@ def command(
     several = len(inputs) > 1
     verdicts: list[AuthResult] = []
     first_error: DkimtoolError | None = None
-    for path in inputs:
-        try:
-            data = read_input(path)
-            report = verify_message(data, keys=source, policy=policy, now=time.time())
-        except DkimtoolError as exc:
+    workers = _jobs.effective_jobs(jobs, len(inputs)) if several and jobs != 1 else 1
+    if workers > 1:
+        results = _jobs.ordered_map(
+            _verify_in_worker,
+            inputs,
+            jobs=workers,
+            initializer=_start_worker,
+            initargs=(source, policy),
+        )
+    else:
+        results = (_verify_file(path, source, policy) for path in inputs)
+    for path, data, report, error in results:
+        if error is not None:
             if not several:
-                raise
-            first_error = first_error or exc
-            _render.error_line(f"{path}: {exc}")
+                raise error
+            first_error = first_error or error
+            _render.error_line(f"{path}: {error}")
             if as_json:
                 _render.emit_json(
-                    {"file": path, "result": None, "error": str(exc), "signatures": []}
+                    {"file": path, "result": None, "error": str(error), "signatures": []}
                 )
             continue
+        assert report is not None
         verdicts.append(report.result)
         _show(
             path if several else None,
@@ -188,6 +206,33 @@ def command(
     code = exit_code_for(verdicts)
     if code:
         raise click.exceptions.Exit(code)
+
+
+_Verified = tuple[str, bytes, VerifyReport | None, DkimtoolError | None]
+
+
+def _verify_file(path: str, source: TxtSource, policy: VerifyPolicy) -> _Verified:
+    """Read and verify one file: (path, data, report, None), or the error that stopped it."""
+    try:
+        data = read_input(path)
+        return path, data, verify_message(data, keys=source, policy=policy, now=time.time()), None
+    except DkimtoolError as exc:
+        return path, b"", None, exc
+
+
+# -j: each worker process reads and verifies whole files; only the reports come back.
+_worker_setup: tuple[TxtSource, VerifyPolicy] | None = None
+
+
+def _start_worker(source: TxtSource, policy: VerifyPolicy) -> None:
+    global _worker_setup
+    _worker_setup = (source, policy)
+
+
+def _verify_in_worker(path: str) -> _Verified:
+    assert _worker_setup is not None
+    path, _, report, exc = _verify_file(path, *_worker_setup)
+    return path, b"", report, None if exc is None else _jobs.PortableError.of(exc)
 
 
 def _show(
