@@ -741,3 +741,51 @@ def test_verify_rsa4096_from_knotd_over_tcp(keys: Keys, tmp_path: Path) -> None:
         )
         assert code == 1
         assert out.startswith(b"fail d=example.com s=rsa4096 a=rsa-sha256: body hash")
+
+
+# --------------------------------------------------------------------------- unterminated last line
+
+DKIMPY_RELAXED_UNTERMINATED_WSP = (
+    "dkimpy 1.1.8's relaxed body canonicalization keeps white space on an unterminated last "
+    "line: for a body 'Hello\\r\\n  ' (a last line of blanks and no CRLF) RFC 6376 3.4.4 "
+    "removes the trailing WSP, which leaves an empty line that is ignored ('Hello\\r\\n'); "
+    "dkimtool, OpenDKIM and Mail::DKIM agree on that, dkimpy hashes something else."
+)
+UNTERMINATED_TRAILING_WSP = (
+    "For a body 'Hello  ' (trailing WSP on an unterminated last line) the implementations "
+    "split two and two: dkimtool and Mail::DKIM remove the WSP before adding the CRLF "
+    "('Hello\\r\\n'; dkimtool's reading of RFC 6376 3.4.4, see core/canonicalize.py), dkimpy "
+    "and OpenDKIM keep one SP ('Hello \\r\\n')."
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "agree"),
+    [
+        (b"Hello\r\n  ", {"opendkim": True, "maildkim": True, "dkimpy": False}),
+        (b"Hello \t ", {"opendkim": False, "maildkim": True, "dkimpy": False}),
+    ],
+    ids=["blank-last-line", "trailing-wsp"],
+)
+def test_relaxed_body_unterminated_last_line(
+    keys: Keys, body: bytes, agree: dict[str, bool]
+) -> None:
+    """Which peers hash a relaxed body ending in an unterminated line with trailing WSP as
+    dkimtool does (DKIMPY_RELAXED_UNTERMINATED_WSP, UNTERMINATED_TRAILING_WSP); in both
+    directions, so that a change on either side is noticed."""
+    for peer in PEERS:
+        require(peer, "rsa-sha256")
+    message = b"From: a@example.com\r\nSubject: wsp\r\n\r\n" + body
+    signed = dkimtool_sign(keys, message, "rsa2048", "relaxed/relaxed")
+    assert dkimtool_verify(keys, signed)[1]["result"] == "pass"
+    for peer, same in agree.items():
+        verdict = peer_verify_ours(peer, keys, signed, "rsa2048")
+        assert verdict.ok == same, (peer, verdict)
+        theirs = peer_sign(peer, keys, message, "rsa2048", "relaxed/relaxed")
+        code, report = dkimtool_verify(keys, theirs)
+        expected = (0, "pass", "") if same else (1, "fail", "body hash did not verify")
+        assert (code, report["result"], signatures(report)[0]["reason"]) == expected, peer
+    # Terminated, the same bodies agree everywhere.
+    terminated = message.rstrip(b" \t") + b"\r\n"
+    signed = dkimtool_sign(keys, terminated, "rsa2048", "relaxed/relaxed")
+    assert all(peer_verify_ours(peer, keys, signed, "rsa2048").ok for peer in PEERS)
