@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 comma  := ,
 
-.PHONY: demo test lint typecheck unit peers bench clean
+.PHONY: demo test lint typecheck unit peers bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 # Installs the peer tools (OpenDKIM, Mail::DKIM, BIND utils, knot, unbound) when root.
 peers:
 	sh scripts/install-peers.sh
+
+# Regenerates man/ and completions/ from the click definitions; make test fails when they
+# are stale (tests/unit/test_docs_sync.py), so run this after changing an option or help text.
+docs: $(STAMP)
+	$(BIN)/python tools/gen_docs.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
