@@ -30,6 +30,7 @@ Examples:
   dkimtool milter -x /etc/dkim.conf -n          # check the configuration and keys, then exit
   dkimtool milter -d example.com -s mail -k /var/db/dkim/mail.private \\
       -p inet:8891@localhost -c relaxed/relaxed -u dkim -i /etc/dkim-internal-hosts -l -h
+
 \b
 Postfix:   smtpd_milters = inet:localhost:8891
            non_smtpd_milters = inet:localhost:8891
