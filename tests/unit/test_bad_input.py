@@ -195,11 +195,28 @@ BROKEN_TAGS: dict[str, tuple[bytes, bytes, str, str]] = {
     "l-not-number": (b"v=1;", b"v=1; l=-5;", "permerror", "l="),
     "q-unknown": (b"v=1;", b"v=1; q=http/well-known;", "permerror", "q="),
     "control-in-d": (b"d=example.com", b"d=exa\x1bmple.com", "permerror", ""),
+    "bare-cr-in-i": (b"v=1;", b"v=1; i=a\rb@example.com;", "permerror", ""),
+    "control-in-i": (b"v=1;", b"v=1; i=a\x1bb@example.com;", "permerror", ""),
+}
+BROKEN_TAGS_BUGS = {
+    "bare-cr-in-i": "BUG: core/tags.py _check_value lets a bare CR (or LF) through anywhere "
+    "in a tag value (i=a<CR>b@...); RFC 6376 3.2 allows CR/LF only as FWS (CRLF then WSP), so "
+    "the signature should be permerror; it is evaluated instead (fail)",
 }
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "word", "fragment"), BROKEN_TAGS.values(), ids=BROKEN_TAGS.keys()
+    ("old", "new", "word", "fragment"),
+    [
+        pytest.param(
+            *value,
+            id=name,
+            marks=[pytest.mark.xfail(strict=True, reason=BROKEN_TAGS_BUGS[name])]
+            if name in BROKEN_TAGS_BUGS
+            else [],
+        )
+        for name, value in BROKEN_TAGS.items()
+    ],
 )
 def test_verify_broken_tags(keys: Keys, old: bytes, new: bytes, word: str, fragment: str) -> None:
     signed = invoke(*keys.sign_args(), "--timestamp", "2000", input=GOOD)[1]
