@@ -39,7 +39,7 @@ def test_group_help(run_cli: RunCli) -> None:
         assert option in result.stdout
 
 
-@pytest.mark.parametrize("command", ["genkey", "txt", "testkey", "sign", "verify"])
+@pytest.mark.parametrize("command", ["genkey", "txt", "testkey", "sign", "verify", "milter"])
 def test_every_command_has_help(run_cli: RunCli, command: str) -> None:
     assert command in COMMANDS
     result = run_cli(command, "--help")
@@ -50,7 +50,7 @@ def test_every_command_has_help(run_cli: RunCli, command: str) -> None:
 
 
 def test_every_registered_command_is_covered() -> None:
-    assert set(COMMANDS) == {"genkey", "txt", "testkey", "sign", "verify"}
+    assert set(COMMANDS) == {"genkey", "txt", "testkey", "sign", "verify", "milter"}
 
 
 @pytest.mark.parametrize(
