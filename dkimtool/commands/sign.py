@@ -17,7 +17,7 @@ import click
 from dkimtool.commands import _common, _jobs, _options, _render
 from dkimtool.core.batch import FileOutcome, first_error_code, plan_outputs
 from dkimtool.core.errors import EX_TEMPFAIL, DkimtoolError, UsageError
-from dkimtool.core.fileio import STDIN, fsync_directory, read_input, write_atomic
+from dkimtool.core.fileio import STDIN, ensure_directory, fsync_directory, read_input, write_atomic
 from dkimtool.core.names import is_same_or_subdomain
 from dkimtool.core.signature import SignatureFormatError
 from dkimtool.core.signature import parse_canonicalization as parse_c_value
@@ -268,9 +268,13 @@ def command(
     _common.refuse_terminal_stdin(inputs)
     if len(inputs) > 1 and output_dir is None and not (header_only and as_json):
         raise click.UsageError("several FILEs need -o DIR (or --header-only --json)")
-    outputs = plan_outputs(inputs, output_dir, force=force) if output_dir is not None else None
+    outputs = None
+    if output_dir is not None:
+        outputs = plan_outputs(inputs, output_dir, force=force)
+        ensure_directory(output_dir)
     now = time.time()
-    # From here on every failure follows --on-error, even a bad config or key file.
+    # From here on every failure follows --on-error, even a bad config or key file; option
+    # values that can never work (UsageError, exit 2) are not failures of a message.
     setup_error: DkimtoolError | None = None
     options: SignOptions | None = None
     try:
@@ -294,6 +298,8 @@ def command(
         signing_keys, key_warnings = load_signing_keys(plan.specs)
         _common.warn_all(key_warnings)
         options = replace(plan.options, keys=signing_keys)
+    except UsageError:
+        raise
     except DkimtoolError as exc:
         setup_error = exc
 

@@ -534,12 +534,25 @@ def test_output_dir_symlink_not_followed(keys: Keys, tmp_path: Path, inputs: lis
         assert not (out / "one.eml").is_symlink()
 
 
-def test_output_dir_missing(keys: Keys, tmp_path: Path, inputs: list[Path]) -> None:
-    code, stdout, err = sign(keys, b"", "-o", str(tmp_path / "nowhere"), *map(str, inputs))
+def test_output_dir_missing_is_created(keys: Keys, tmp_path: Path, inputs: list[Path]) -> None:
+    out = tmp_path / "new" / "dir"
+    code, stdout, err = sign(keys, b"", "-o", str(out), *map(str, inputs))
+    assert code == 0 and stdout == b"", err
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in inputs)
+
+
+def test_output_dir_that_cannot_be_created(keys: Keys, inputs: list[Path]) -> None:
+    code, stdout, err = sign(keys, b"", "-o", "/proc/nowhere", *map(str, inputs))
     assert code == 73 and stdout == b""
     assert "Traceback" not in err
     assert err.startswith("dkimtool: error: ")
-    assert not (tmp_path / "nowhere").exists()
+
+
+def test_identity_outside_domain_is_a_usage_error_even_with_on_error_pass(keys: Keys) -> None:
+    code, stdout, err = sign(keys, MESSAGE_LF, "-i", "a@elsewhere.example", "--on-error", "pass")
+    assert code == 2 and stdout == b""
+    assert err.startswith("dkimtool: error: ")
 
 
 def test_output_dir_needs_files(keys: Keys, tmp_path: Path) -> None:
