@@ -8,6 +8,8 @@ from dkimtool.core.errors import InputError
 
 TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
+# CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
+_BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
 
 
@@ -31,6 +33,8 @@ def parse_tag_list(text: str) -> dict[str, str]:
 
     Raises TagSyntaxError for a malformed spec and DuplicateTagError for a repeated tag.
     """
+    if _BARE_BREAK_RE.search(text):
+        raise TagSyntaxError("a CR or LF that is not folding white space")
     tags: dict[str, str] = {}
     specs = text.split(";")
     if specs and specs[-1].strip(_WSP_STRIP) == "":

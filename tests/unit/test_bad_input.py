@@ -198,11 +198,7 @@ BROKEN_TAGS: dict[str, tuple[bytes, bytes, str, str]] = {
     "bare-cr-in-i": (b"v=1;", b"v=1; i=a\rb@example.com;", "permerror", ""),
     "control-in-i": (b"v=1;", b"v=1; i=a\x1bb@example.com;", "permerror", ""),
 }
-BROKEN_TAGS_BUGS = {
-    "bare-cr-in-i": "BUG: core/tags.py _check_value lets a bare CR (or LF) through anywhere "
-    "in a tag value (i=a<CR>b@...); RFC 6376 3.2 allows CR/LF only as FWS (CRLF then WSP), so "
-    "the signature should be permerror; it is evaluated instead (fail)",
-}
+BROKEN_TAGS_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
