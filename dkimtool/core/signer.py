@@ -312,6 +312,12 @@ class Signer:
     def _warnings(self, fields: tuple[HeaderField, ...]) -> list[str]:
         warnings = []
         present = set()
+        from_count = sum(1 for f in fields if f.key == "from")
+        if from_count > 1:
+            warnings.append(
+                f"the message has {from_count} From fields (RFC 5322 allows one): "
+                "receivers treat its signature as a policy failure"
+            )
         for f in fields:
             if f.key == "dkim-signature":
                 tags = lenient_tags(f.value)

@@ -441,3 +441,14 @@ def test_rfc8463_ed25519_signature_reproduced(ed_key: keys.LoadedKey) -> None:
     assert ed_key.private is not None
     made = sign_digest(ed_key.private, header_digest(data, "sha256"), "sha256")
     assert base64.b64encode(made).decode() == sig.b_text
+
+
+def test_two_from_fields_sign_with_a_warning() -> None:
+    message = b"From: a@example.com\nFrom: b@example.com\nSubject: x\n\nbody\n"
+    options = SignOptions(
+        domain="example.com",
+        keys=(SigningKey(selector="s", key=rsa_key(), algorithm="rsa-sha256"),),
+    )
+    result = sign_message(message, options, now=NOW)
+    assert result.signatures
+    assert any("2 From fields" in warning for warning in result.warnings)
