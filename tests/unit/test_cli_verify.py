@@ -695,3 +695,35 @@ def test_dns_file_repeatable(keys: Keys, tmp_path: Path) -> None:
     report = json.loads(out)
     assert (code, report["result"]) == (0, "pass")  # rsa passes; ed has no key
     assert report["signatures"][0]["reason"] == "no key record"
+
+
+def test_config_file_settings(keys: Keys, tmp_path: Path) -> None:
+    """MinimumKeyBits, Nameservers and DNSTimeout come from -x; the command line wins."""
+    signed = keys.sign(MESSAGE, "small")
+    strict = tmp_path / "strict.conf"
+    strict.write_text("MinimumKeyBits 2048\nMode sv\n")
+    code, out, _ = invoke("verify", "-x", str(strict), "--dns-file", str(keys.zone), input=signed)
+    assert code == 1 and out.decode().startswith("policy")
+    code, out, _ = invoke(
+        "verify",
+        "-x",
+        str(strict),
+        "--min-key-bits",
+        "1024",
+        "--dns-file",
+        str(keys.zone),
+        input=signed,
+    )
+    assert code == 0 and out.decode().startswith("pass")
+    with SilentServer() as silent:
+        dns_conf = tmp_path / "dns.conf"
+        dns_conf.write_text(f"Nameservers 127.0.0.1:{silent.port}\nDNSTimeout 1\n")
+        started = time.monotonic()
+        code, out, _ = invoke("verify", "-x", str(dns_conf), input=signed)
+        elapsed = time.monotonic() - started
+    assert code == 75 and out.decode().startswith("temperror")
+    assert elapsed < 4, f"DNSTimeout 1 from the config took {elapsed:.1f} s"
+    too_small = tmp_path / "small.conf"
+    too_small.write_text("MinimumKeyBits 512\n")
+    code, _, err = invoke("verify", "-x", str(too_small), input=signed)
+    assert code == 78 and f"{too_small}:1" in err
