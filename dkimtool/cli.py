@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -38,6 +37,8 @@ def _report(ctx: click.Context, exc: BaseException) -> None:
 def _report_exception(exc: BaseException, verbosity: int) -> int:
     """Print the one error line (and the traceback at -vv); return the exit code."""
     if verbosity >= 2:
+        import traceback  # only for -vv: not on every run's start-up
+
         traceback.print_exception(exc)
     if isinstance(exc, DkimtoolError):
         error_line(str(exc))

@@ -6,7 +6,6 @@ a message or from DNS are escaped so that no control character, CR or LF reaches
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from typing import Any
@@ -35,6 +34,8 @@ def status_line(message: str) -> None:
 
 def emit_json(obj: Any) -> None:
     """One JSON document on one line. json.dumps escapes control characters itself."""
+    import json  # not on the path of a plain `dkimtool sign`
+
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 

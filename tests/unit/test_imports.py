@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from dkimtool.core import keys
 
 _PROBE = """
 import json, sys
@@ -49,3 +52,43 @@ def test_sign_does_not_load_other_subcommands() -> None:
 
 def test_verify_path_does_not_import_dkimpy() -> None:
     assert "dkim" not in _top_level(loaded_modules("verify"))
+
+
+def test_sign_path_leaves_batch_and_config_machinery_unloaded() -> None:
+    """One message through an MTA pipe: no worker pool, progress bar, config or genkey code."""
+    modules = loaded_modules("sign")
+    lazy = {
+        "multiprocessing",
+        "click._termui_impl",
+        "dkimtool.core.config",
+        "dkimtool.core.genkey",
+        "dkimtool.core.record",
+    }
+    assert not modules & lazy, f"`dkimtool sign` imports {sorted(modules & lazy)} at start-up"
+
+
+def test_sign_run_imports_neither_dns_nor_dkimpy(tmp_path: Path) -> None:
+    """A whole `dkimtool sign` run, not just its start-up, stays off dnspython and dkimpy."""
+    key = tmp_path / "k.private"
+    private = keys.generate("ed25519").private
+    assert private is not None
+    key.write_bytes(keys.serialize_private(private, "pkcs8"))
+    key.chmod(0o600)
+    probe = (
+        "import sys\n"
+        "from dkimtool.cli import main\n"
+        "try:\n"
+        "    main(['sign', '-d', 'example.com', '-s', 'k', '-k', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(key)],
+        input=b"From: a@example.com\n\nhi\n",
+        capture_output=True,
+        check=True,
+    )
+    assert done.stdout.startswith(b"DKIM-Signature:")
+    top = set(json.loads(done.stderr.decode().strip().splitlines()[-1].replace("'", '"')))
+    assert not top & {"dns", "dkim"}
