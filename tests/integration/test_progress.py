@@ -1,0 +1,82 @@
+"""``sign -o DIR`` shows a progress bar on stderr only when stderr is a terminal (and not -q)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MESSAGE = b"From: a@example.com\nTo: b@example.net\nSubject: hi\n\nbody\n"
+
+
+def _run_with_terminal_stderr(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run dkimtool with stderr on a pseudo-terminal; return (exit code, what the tty saw)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dkimtool", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "dkimtool", "genkey", "-d", "example.com", "-s", "s"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    for index in range(5):
+        (tmp_path / f"m{index}.eml").write_bytes(MESSAGE)
+    return tmp_path
+
+
+def _sign_args(directory: Path, *extra: str) -> list[str]:
+    files = sorted(str(p) for p in directory.glob("m*.eml"))
+    return ["sign", "-d", "example.com", "-s", "s", "-k", "s.private", *extra, *files]
+
+
+def test_progress_bar_on_a_terminal(batch: Path) -> None:
+    code, seen = _run_with_terminal_stderr(_sign_args(batch, "-o", "out"), batch)
+    assert code == 0, seen
+    assert "signing" in seen and "100%" in seen, seen
+    assert len(list((batch / "out").iterdir())) == 5
+
+
+def test_no_progress_bar_with_quiet(batch: Path) -> None:
+    code, seen = _run_with_terminal_stderr(_sign_args(batch, "-q", "-o", "out"), batch)
+    assert code == 0, seen
+    assert seen.strip() == ""
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(batch: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dkimtool", *_sign_args(batch, "-o", "out")],
+        cwd=batch,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"signing" not in proc.stderr
