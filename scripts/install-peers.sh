@@ -3,7 +3,7 @@
 # Run as root; daemons the packages would start are held back by a temporary policy-rc.d,
 # because tests start their own instances on 127.0.0.1 and never use a system service.
 set -eu
-PACKAGES="opendkim opendkim-tools libmail-dkim-perl bind9-utils bind9-dnsutils knot knot-dnsutils unbound miltertest swaks libmilter-dev postfix groff-base zsh fish time"
+PACKAGES="opendkim opendkim-tools libmail-dkim-perl bind9-utils bind9-dnsutils knot knot-dnsutils unbound miltertest swaks libmilter-dev postfix groff-base zsh fish time tmux"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
