@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from dkimtool.core.errors import MessageFormatError
 
-MAX_LINE_BYTES = 998
-"""RFC 5322 2.1.1: a line MUST be at most 998 characters, without its line ending."""
+MAX_LINE_BYTES = 64 * 1024
+"""The longest header line accepted, without its line ending.
+
+RFC 5322 2.1.1 says 998, but real mail breaks that and DKIM does not depend on it: refusing
+such a message would leave it without a verdict. Only absurd lines are refused."""
 
 MAX_HEADER_BYTES = 1 << 20
 """The header section may not exceed 1 MiB (mail servers refuse far less than this)."""

@@ -65,7 +65,10 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         b"From: a@example.com\nX-Long: " + b"a" * (1 << 20) + b"\n\nbody\n",
         "header",
     ),
-    "999-byte-line": (b"From: a@example.com\nX-Long: " + b"a" * 991 + b"\n\nbody\n", "998"),
+    "65k-header-line": (
+        b"From: a@example.com\nX-Long: " + b"a" * (64 * 1024) + b"\n\nbody\n",
+        "longer than 65536",
+    ),
 }
 
 
@@ -287,3 +290,20 @@ def test_bad_input_never_traces_even_verbose(keys: Keys) -> None:
 
 def _decoded(result: tuple[int, bytes, str]) -> tuple[int, str, str]:
     return result[0], result[1].decode("utf-8", "replace"), result[2]
+
+
+def test_header_line_over_998_bytes_still_gets_signed_and_verified(tmp_path: Path) -> None:
+    """RFC 5322's 998 is broken by real mail; sign and verify still work on it."""
+    message = b"From: a@example.com\nX-Long: " + b"a" * 2000 + b"\n\nbody\n"
+    runner = CliRunner()
+    genkey = runner.invoke(cli, ["genkey", "-d", "example.com", "-s", "s", "-D", str(tmp_path)])
+    assert genkey.exit_code == 0, genkey.stderr
+    key = str(tmp_path / "s.private")
+    signed = runner.invoke(
+        cli, ["sign", "-d", "example.com", "-s", "s", "-k", key, "-H", "From:X-Long"], input=message
+    )
+    assert signed.exit_code == 0, signed.stderr
+    verified = runner.invoke(
+        cli, ["verify", "--dns-file", str(tmp_path / "s.txt")], input=signed.stdout_bytes
+    )
+    assert verified.exit_code == 0 and verified.stdout.startswith("pass"), verified.stdout

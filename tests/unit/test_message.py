@@ -72,8 +72,8 @@ def test_named_is_case_insensitive() -> None:
         (b"\xff\xfe\xfa\x01junk\n\n", "no colon"),
         (b"Fr om: a\n\n", "invalid field name"),
         (b": empty name\n\n", "invalid field name"),
-        (b"From: a\nX: " + b"y" * (MAX_LINE_BYTES + 1) + b"\n\n", "longer than 998"),
-        (b"X: " + b"y" * 1_000_000, "longer than 998"),
+        (b"From: a\nX: " + b"y" * (MAX_LINE_BYTES + 1) + b"\n\n", "longer than 65536"),
+        (b"X: " + b"y" * 1_000_000, "longer than 65536"),
     ],
 )
 def test_bad_input(data: bytes, fragment: str) -> None:
@@ -82,8 +82,10 @@ def test_bad_input(data: bytes, fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-def test_998_byte_line_is_accepted() -> None:
-    line = b"X: " + b"y" * (MAX_LINE_BYTES - 3)
+@pytest.mark.parametrize("length", [998, 999, 5000, MAX_LINE_BYTES])
+def test_long_lines_beyond_rfc5322_are_accepted(length: int) -> None:
+    """Mail with over-long header lines exists; it still gets a verdict."""
+    line = b"X: " + b"y" * (length - 3)
     assert len(parse_message(b"From: a\r\n" + line + b"\r\n\r\n").fields) == 2
 
 
