@@ -106,7 +106,13 @@ def _describe(settings: MilterSettings) -> list[str]:
 )
 @click.option("-s", "--selector", "selectors", multiple=True, help="Selector; pairs with -k.")
 @click.option(
-    "-k", "--key", "key_files", multiple=True, metavar="FILE", help="Private key; pairs with -s."
+    "-k",
+    "--key",
+    "key_files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Private key; pairs with -s.",
 )
 @click.option(
     "-p", "--socket", metavar="SOCKET", help="inet:PORT@HOST, inet6:PORT@HOST or unix:/PATH."
@@ -126,12 +132,19 @@ def _describe(settings: MilterSettings) -> list[str]:
     "-i",
     "--internal-hosts",
     metavar="FILE",
+    type=click.Path(dir_okay=False),
     help="Hosts whose mail is signed. [default: 127.0.0.1]",
 )
 @click.option("-l", "--syslog", is_flag=True, help="Log to syslog too.")
 @click.option("-h", "--x-header", is_flag=True, help="Add X-DKIM to signed mail.")
 @click.option("-b", "--mode", metavar="s|v|sv", help="Sign, verify or both. [default: sv]")
-@click.option("-P", "--pidfile", metavar="FILE", help="Write the process id here.")
+@click.option(
+    "-P",
+    "--pidfile",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write the process id here.",
+)
 @click.option("-A", "--authserv-id", metavar="ID", help="The authserv-id. [default: host name]")
 @click.option("--allow-sha1", is_flag=True, help="Permit rsa-sha1 (obsolete, RFC 8301).")
 @click.option("-f", "--foreground", is_flag=True, hidden=True, help="Accepted; always so.")
