@@ -14,7 +14,6 @@ from dkimtool.core.names import InvalidName, normalize_domain, normalize_selecto
 
 if TYPE_CHECKING:  # imported when used: `dkimtool sign` starts faster without them
     from dkimtool.core.config import DkimConfig
-    from dkimtool.core.genkey import RecordSettings
 
 
 def load_optional_config(path: str | None) -> DkimConfig | None:
@@ -49,26 +48,12 @@ def require(value: str | None, option: str, config_key: str) -> str:
     return value
 
 
-def record_settings(
-    *,
-    testmode: bool,
-    no_subdomains: bool,
-    restrict: bool,
-    hash_algorithms: str | None,
-    note: str | None,
-    append_domain: bool,
-) -> RecordSettings:
-    from dkimtool.core.genkey import RecordSettings
-    from dkimtool.core.record import parse_hash_list
-
-    return RecordSettings(
-        testing=testmode,
-        no_subdomains=no_subdomains,
-        restrict_email=restrict,
-        hashes=None if hash_algorithms is None else parse_hash_list(hash_algorithms),
-        note=note,
-        fully_qualified=append_domain,
-    )
+def domain_and_selector(
+    config: DkimConfig | None, domain: str | None, selector: str | None
+) -> tuple[str, str]:
+    """-d (required, or Domain in -x) and -s (or Selector in -x, else ``default``)."""
+    domain = require(domain or config_name(config, "Domain", "domain"), "-d/--domain", "Domain")
+    return domain, selector or config_name(config, "Selector", "selector") or "default"
 
 
 def warn_all(warnings: list[str]) -> None:

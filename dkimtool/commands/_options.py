@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -102,7 +103,32 @@ def json_option(help_text: str = "Print a JSON object instead of text.") -> Call
 
 
 def record_options(func: F) -> F:
-    """The key-record options that genkey and txt share."""
+    """The key-record options genkey and txt share, passed on as one ``record_settings``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        testmode: bool,
+        no_subdomains: bool,
+        restrict: bool,
+        hash_algorithms: str | None,
+        note: str | None,
+        append_domain: bool,
+        **kwargs: Any,
+    ) -> Any:
+        from dkimtool.core.genkey import RecordSettings
+        from dkimtool.core.record import parse_hash_list
+
+        kwargs["record_settings"] = RecordSettings(
+            testing=testmode,
+            no_subdomains=no_subdomains,
+            restrict_email=restrict,
+            hashes=None if hash_algorithms is None else parse_hash_list(hash_algorithms),
+            note=note,
+            fully_qualified=append_domain,
+        )
+        return func(*args, **kwargs)
+
     decorators = [
         click.option("-t", "--testmode", is_flag=True, help="Testing mode: add t=y."),
         click.option(
@@ -130,6 +156,7 @@ def record_options(func: F) -> F:
             help="Write the owner name fully qualified: SELECTOR._domainkey.DOMAIN.",
         ),
     ]
+    decorated: Callable[..., Any] = wrapper
     for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+        decorated = decorator(decorated)
+    return cast(F, decorated)

@@ -12,7 +12,7 @@ import click
 from dkimtool.commands import _common, _options, _render
 from dkimtool.core import keys
 from dkimtool.core.errors import UsageError
-from dkimtool.core.genkey import KeyRequest, generate_key_files
+from dkimtool.core.genkey import KeyRequest, RecordSettings, generate_key_files
 
 EPILOG = """\b
 Examples:
@@ -87,12 +87,7 @@ def command(
     algorithm: keys.KeyType,
     bits: int,
     directory: Path,
-    testmode: bool,
-    no_subdomains: bool,
-    restrict: bool,
-    hash_algorithms: str | None,
-    note: str | None,
-    append_domain: bool,
+    record_settings: RecordSettings,
     key_format: keys.KeyFormat | None,
     owner: str | None,
     force: bool,
@@ -114,23 +109,15 @@ def command(
             "raw is for Ed25519 keys; use pkcs1 or pkcs8", param_hint="'--key-format'"
         )
     config = _common.load_optional_config(config_path)
-    domain = domain or _common.config_name(config, "Domain", "domain")
-    selector = selector or _common.config_name(config, "Selector", "selector") or "default"
+    domain, selector = _common.domain_and_selector(config, domain, selector)
     request = KeyRequest(
-        domain=_common.require(domain, "-d/--domain", "Domain"),
+        domain=domain,
         selector=selector,
         key_type=algorithm,
         bits=bits,
         directory=directory,
         key_format=key_format,
-        record=_common.record_settings(
-            testmode=testmode,
-            no_subdomains=no_subdomains,
-            restrict=restrict,
-            hash_algorithms=hash_algorithms,
-            note=note,
-            append_domain=append_domain,
-        ),
+        record=record_settings,
         owner=None if owner is None else _resolve_owner(owner),
         force=force,
     )

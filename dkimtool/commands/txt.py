@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dkimtool.commands import _common, _options, _render
+from dkimtool.core.genkey import RecordSettings
 from dkimtool.core.keys import read_key
 from dkimtool.core.names import key_record_name
 from dkimtool.core.record import render_bind, split_strings
@@ -45,12 +46,7 @@ def command(
     key_path: str | None,
     domain: str | None,
     selector: str | None,
-    testmode: bool,
-    no_subdomains: bool,
-    restrict: bool,
-    hash_algorithms: str | None,
-    note: str | None,
-    append_domain: bool,
+    record_settings: RecordSettings,
     output_format: str,
     revoke: bool,
     config_path: str | None,
@@ -59,22 +55,11 @@ def command(
     if key_path is None and not revoke:
         raise click.UsageError("missing option -k/--key (or --revoke)")
     config = _common.load_optional_config(config_path)
-    domain = _common.require(
-        domain or _common.config_name(config, "Domain", "domain"), "-d/--domain", "Domain"
-    )
-    selector = selector or _common.config_name(config, "Selector", "selector") or "default"
-    settings = _common.record_settings(
-        testmode=testmode,
-        no_subdomains=no_subdomains,
-        restrict=restrict,
-        hash_algorithms=hash_algorithms,
-        note=note,
-        append_domain=append_domain,
-    )
+    domain, selector = _common.domain_and_selector(config, domain, selector)
     key = None
     if not revoke and key_path is not None:
         key, _ = read_key(key_path, safety_checks=False)
-    record = settings.record_for(key)
+    record = record_settings.record_for(key)
     if output_format == "value":
         click.echo(record.to_text())
     elif output_format == "json":
@@ -88,6 +73,11 @@ def command(
         )
     else:
         click.echo(
-            render_bind(record, selector=selector, domain=domain, fully_qualified=append_domain),
+            render_bind(
+                record,
+                selector=selector,
+                domain=domain,
+                fully_qualified=record_settings.fully_qualified,
+            ),
             nl=False,
         )
