@@ -8,6 +8,8 @@ from dkimtool.core.errors import InputError
 
 TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
+# Control characters other than the WSP and line breaks of FWS.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
 _BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
@@ -22,10 +24,9 @@ class DuplicateTagError(TagSyntaxError):
 
 
 def _check_value(name: str, value: str) -> None:
-    for ch in value:
-        code = ord(ch)
-        if (code < 0x20 and ch not in "\t\r\n") or code == 0x7F:
-            raise TagSyntaxError(f"tag {name}= has an invalid character {ch!r}")
+    bad = _CONTROL_RE.search(value)
+    if bad is not None:
+        raise TagSyntaxError(f"tag {name}= has an invalid character {bad.group()!r}")
 
 
 def parse_tag_list(text: str) -> dict[str, str]:
