@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -78,14 +79,12 @@ class KeyRecord:
         """Decode ``p=``; raise RecordFormatError if it is empty, not base64, or not a key."""
         if self.revoked:
             raise RecordFormatError("the key is revoked (empty p=)")
-        try:
-            raw = base64.b64decode(self.p, validate=True)
-        except binascii.Error:
-            raise RecordFormatError("p= is not valid base64") from None
-        try:
-            return LoadedKey(public=public_key_from_record(self.k, raw))
-        except KeyFormatError as exc:
-            raise RecordFormatError(exc.message) from None
+        return _decode_public_key(self.k, self.p)
+
+    @classmethod
+    def parse_cached(cls, text: str) -> KeyRecord:
+        """``parse``, remembered: a batch sees the same few records thousands of times."""
+        return _parse_cached(text)
 
     @classmethod
     def for_key(
@@ -209,3 +208,20 @@ def render_bind(
     strings = [zone_quote(chunk) for chunk in split_strings(record.to_text())]
     body = "\n\t  ".join(strings)
     return f"{owner}\tIN\tTXT\t( {body} )  ; ----- DKIM key {selector} for {domain}\n"
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_public_key(key_type: str, p: str) -> LoadedKey:
+    try:
+        raw = base64.b64decode(p, validate=True)
+    except binascii.Error:
+        raise RecordFormatError("p= is not valid base64") from None
+    try:
+        return LoadedKey(public=public_key_from_record(key_type, raw))
+    except KeyFormatError as exc:
+        raise RecordFormatError(exc.message) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> KeyRecord:
+    return KeyRecord.parse(text)

@@ -267,7 +267,7 @@ class _Run:
         warnings: list[str],
     ) -> None:
         try:
-            record = KeyRecord.parse(text)
+            record = KeyRecord.parse_cached(text)
         except RecordFormatError as exc:
             raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
         facts["testing"] = record.testing
