@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from dkimtool.core import message
 from dkimtool.core.errors import MessageFormatError
 from dkimtool.core.message import MAX_LINE_BYTES, find_bounds, parse_message
 
@@ -97,3 +100,39 @@ def test_find_bounds_waits_for_more_data() -> None:
     bounds = find_bounds(b"From: a\r\n\r\nbo", final=False)
     assert bounds is not None
     assert (bounds.header_end, bounds.body_offset) == (9, 11)
+
+
+_HEADER_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [b"From: a@example.com", b"Subject:x", b"To :  b", b"X-A:\t1", b"Bad Name: x"]
+        ),
+        st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"").replace(b"\x00", b"")),
+        st.sampled_from([b" folded", b"\tmore", b" "]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(lines=_HEADER_LINES, crlf=st.booleans())
+def test_fast_field_split_agrees_with_the_line_by_line_one(lines: list[bytes], crlf: bool) -> None:
+    """The regex fast path must give exactly the fields the error-reporting path gives."""
+    eol = b"\r\n" if crlf else b"\n"
+    region = eol.join(lines) + eol
+    if region.startswith(eol):
+        return
+    bounds = find_bounds(region, final=True)
+    assert bounds is not None
+    data = region[bounds.mbox_end : bounds.header_end]
+    split = data.split(b"\n")
+    if split and not split[-1]:
+        split.pop()
+    fast = message._split_well_formed(region, data, bounds.mbox_end)
+    try:
+        slow = message._split_reporting_errors(region, split, bounds.mbox_end, bounds.header_end)
+    except MessageFormatError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == slow
