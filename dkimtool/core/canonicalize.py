@@ -13,10 +13,11 @@ Bodies that end with a line break agree everywhere.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol, TypeAlias
+
+from cryptography.hazmat.primitives import hashes
 
 from dkimtool.core.message import HeaderField
 
@@ -101,13 +102,15 @@ def header_hash_input(fields: Sequence[HeaderField], canonicalization: Canonical
 class BodyHash:
     """A hash of the canonical body, limited to its first LIMIT bytes for ``l=``."""
 
-    __slots__ = ("_hash", "algorithm", "hashed", "limit")
+    __slots__ = ("_digest", "_hash", "algorithm", "hashed", "limit")
 
     def __init__(self, algorithm: BodyHashName = "sha256", limit: int | None = None) -> None:
         self.algorithm = algorithm
         self.limit = limit
         self.hashed = 0
-        self._hash = hashlib.new(algorithm)
+        # cryptography's hashes, not hashlib: the sign path then loads one OpenSSL, not two.
+        self._hash = hashes.Hash(hashes.SHA256() if algorithm == "sha256" else hashes.SHA1())
+        self._digest: bytes | None = None
 
     def update(self, data: bytes, /) -> None:
         if self.limit is not None:
@@ -120,7 +123,10 @@ class BodyHash:
         self._hash.update(data)
 
     def digest(self) -> bytes:
-        return self._hash.digest()
+        """The hash of everything fed so far; no more ``update`` after this."""
+        if self._digest is None:
+            self._digest = self._hash.finalize()
+        return self._digest
 
 
 class BodyCanonicalizer:

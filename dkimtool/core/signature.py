@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -247,7 +246,9 @@ def _prehashed(hash_name: BodyHashName) -> utils.Prehashed:
 
 def header_digest(data: bytes, hash_name: BodyHashName) -> bytes:
     """The hash of the canonical header data (the DKIM-Signature last, b= empty)."""
-    return hashlib.new(hash_name, data).digest()
+    digest = hashes.Hash(hashes.SHA256() if hash_name == "sha256" else hashes.SHA1())
+    digest.update(data)
+    return digest.finalize()
 
 
 def sign_digest(key: PrivateKey, digest: bytes, hash_name: BodyHashName) -> bytes:
