@@ -185,3 +185,33 @@ def test_sigterm_is_a_clean_shutdown(keys: Path, tmp_path: Path) -> None:
     assert not pidfile.exists()
     assert "milter stopped" in proc.log()
     assert took < 15
+
+
+def _ids(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid = next(line for line in status.splitlines() if line.startswith("Uid:")).split()
+    gid = next(line for line in status.splitlines() if line.startswith("Gid:")).split()
+    return int(uid[2]), int(gid[2])  # effective ids
+
+
+def test_userid_drops_privileges_after_binding(keys: Path, tmp_path: Path) -> None:
+    """-u nobody: the socket is bound and the keys are read as root, then the milter runs as
+    nobody (the classic `Userid dkim`), and still signs."""
+    import os
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("only root can switch users")
+    nobody = pwd.getpwnam("nobody")
+    args = ["-d", "example.com", "-s", "rsa", "-k", str(keys / "rsa.private"), "-u", "nobody"]
+    args += ["--dns-file", str(keys / "rsa.txt")]
+    with MilterProcess(tmp_path / "m", args) as proc:
+        deadline = time.monotonic() + 10
+        while _ids(proc.pid) != (nobody.pw_uid, nobody.pw_gid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _ids(proc.pid) == (nobody.pw_uid, nobody.pw_gid), proc.log()
+        fields, body = split_message(MESSAGE)
+        result = run_miltertest(
+            miltertest_script(proc.port, fields, body, client_ip="127.0.0.1"), tmp_path
+        )
+        assert any(name == "DKIM-Signature" for name, _, _ in result.inserted), result.stdout
