@@ -93,8 +93,10 @@ def ensure_directory(path: Path) -> None:
         raise CantCreateError(f"{path}: cannot create directory: {exc.strerror or exc}") from None
 
 
-def _temporary_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+def _temporary_name(target: Path) -> str:
+    """A hidden name beside TARGET (plain string operations: this runs once per message)."""
+    directory, name = os.path.split(target)
+    return os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def write_atomic(
@@ -172,6 +174,6 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_quietly(path: Path) -> None:
+def _remove_quietly(path: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -8,6 +8,7 @@ they go (``SignResult.output_parts``).
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -280,21 +281,14 @@ class Signer:
 
     def _header_names(self, fields: tuple[HeaderField, ...]) -> list[str]:
         """The h= list: each wanted name as often as it occurs, oversigned ones once more."""
-        options = self._options
         counts: dict[str, int] = {}
         for f in fields:
             counts[f.key] = counts.get(f.key, 0) + 1
-        oversign = {name.lower() for name in options.oversign}
-        wanted = DEFAULT_SIGNED_HEADERS if options.headers is None else options.headers
-        if "from" not in (name.lower() for name in wanted):
-            wanted = ("From", *wanted)
         names: list[str] = []
-        seen: set[str] = set()
-        for name in (*wanted, *options.oversign):
-            key = name.lower()
-            if key not in seen:
-                seen.add(key)
-                names += [name] * (counts.get(key, 0) + (key in oversign))
+        headers, oversign = self._options.headers, self._options.oversign
+        plan = _name_plan(None if headers is None else tuple(headers), tuple(oversign))
+        for name, key, extra in plan:
+            names += [name] * (counts.get(key, 0) + extra)
         return names
 
     def _common_tags(self, names: list[str]) -> list[tuple[str, str]]:
@@ -386,3 +380,25 @@ def sign_message(data: bytes, options: SignOptions, *, now: float) -> SignResult
     signer = Signer(options, now=now)
     signer.update(data)
     return signer.finalize()
+
+
+@functools.lru_cache(maxsize=64)
+def _name_plan(
+    headers: tuple[str, ...] | None, oversign: tuple[str, ...]
+) -> tuple[tuple[str, str, int], ...]:
+    """(name, lower-case name, 1 if oversigned) for each name to sign, in h= order.
+
+    Worked out once per set of options, not once per message.
+    """
+    oversigned = {name.lower() for name in oversign}
+    wanted = DEFAULT_SIGNED_HEADERS if headers is None else headers
+    if "from" not in (name.lower() for name in wanted):
+        wanted = ("From", *wanted)
+    plan: list[tuple[str, str, int]] = []
+    seen: set[str] = set()
+    for name in (*wanted, *oversign):
+        key = name.lower()
+        if key not in seen:
+            seen.add(key)
+            plan.append((name, key, int(key in oversigned)))
+    return tuple(plan)
