@@ -314,13 +314,16 @@ def command(
     with _jobs.progress(len(inputs), "signing", show=show_progress) as progress:
         if workers > 1:
             assert outputs is not None
-            for done in _jobs.ordered_map(
+            items = [(path, str(target)) for path, target in zip(inputs, outputs, strict=True)]
+            results = _jobs.ordered_map(
                 _sign_in_worker,
-                [(path, str(target)) for path, target in zip(inputs, outputs, strict=True)],
+                items,
                 jobs=workers,
                 initializer=_start_worker,
-                initargs=(options, now, on_error, force),
-            ):
+                initargs=(options, now, on_error, force, as_json),
+            )
+            for (path, target_name), returned in zip(items, results, strict=True):
+                done = returned or _Done(FileOutcome(file=path, output=target_name))
                 report(done, b"", None)
                 outcomes.append(done.outcome)
                 progress.update(1)
@@ -328,7 +331,14 @@ def command(
             for index, path in enumerate(inputs):
                 target = outputs[index] if outputs is not None else None
                 done, data, result = _sign_file(
-                    path, target, options, setup_error, now, on_error=on_error, force=force
+                    path,
+                    target,
+                    options,
+                    setup_error,
+                    now,
+                    on_error=on_error,
+                    force=force,
+                    describe=as_json,
                 )
                 report(done, data, result)
                 outcomes.append(done.outcome)
@@ -359,8 +369,13 @@ def _sign_file(
     *,
     on_error: OnError,
     force: bool,
+    describe: bool,
 ) -> tuple[_Done, bytes, SignResult | None]:
-    """Sign one file and, with -o, write its output (following --on-error)."""
+    """Sign one file and, with -o, write its output (following --on-error).
+
+    DESCRIBE fills in the signatures for --json (they are not sent back from workers
+    otherwise: pickling every header costs the parent more than the rest of the result).
+    """
     outcome = FileOutcome(file=path, output=None if target is None else str(target))
     done = _Done(outcome)
     data = b""
@@ -373,15 +388,19 @@ def _sign_file(
         result = sign_message(data, options, now=now)
         # Warnings about the options were shown once, up front.
         outcome.warnings = [w for w in result.warnings if w not in _OPTION_WARNINGS]
-        done.signatures = [
-            {
-                "domain": sig.domain,
-                "selector": sig.selector,
-                "algorithm": sig.algorithm,
-                "header": sig.field.decode("ascii", "replace").rstrip("\r\n"),
-            }
-            for sig in result.signatures
-        ]
+        done.signatures = (
+            []
+            if not describe
+            else [
+                {
+                    "domain": sig.domain,
+                    "selector": sig.selector,
+                    "algorithm": sig.algorithm,
+                    "header": sig.field.decode("ascii", "replace").rstrip("\r\n"),
+                }
+                for sig in result.signatures
+            ]
+        )
     except DkimtoolError as exc:
         outcome.error = exc
     if target is not None:
@@ -450,19 +469,27 @@ def _report(
 
 
 # -j: each worker process signs whole files and writes their outputs itself.
-_worker_setup: tuple[SignOptions, float, OnError, bool] | None = None
+_worker_setup: tuple[SignOptions, float, OnError, bool, bool] | None = None
 
 
-def _start_worker(options: SignOptions, now: float, on_error: OnError, force: bool) -> None:
+def _start_worker(
+    options: SignOptions, now: float, on_error: OnError, force: bool, describe: bool
+) -> None:
     global _worker_setup
-    _worker_setup = (options, now, on_error, force)
+    _worker_setup = (options, now, on_error, force, describe)
 
 
-def _sign_in_worker(item: tuple[str, str]) -> _Done:
+def _sign_in_worker(item: tuple[str, str]) -> _Done | None:
+    """Sign one file in a worker; None when there is nothing to report but success (the
+    common case, kept cheap to send back)."""
     assert _worker_setup is not None
-    options, now, on_error, force = _worker_setup
+    options, now, on_error, force, describe = _worker_setup
     path, target = item
-    done, _, _ = _sign_file(path, Path(target), options, None, now, on_error=on_error, force=force)
+    done, _, _ = _sign_file(
+        path, Path(target), options, None, now, on_error=on_error, force=force, describe=describe
+    )
     if done.outcome.error is not None:
         done.outcome.error = _jobs.PortableError.of(done.outcome.error)
+    elif not done.outcome.warnings and not done.signatures:
+        return None
     return done
