@@ -98,6 +98,18 @@ def config_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+def jobs_option(when: str) -> Callable[[F], F]:
+    """-j/--jobs N for batches; WHEN says which batches (e.g. "With -o")."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=0),
+        default=1,
+        metavar="N",
+        help=f"{when}: work in N worker processes; 0: one per CPU. [default: 1]",
+    )
+
+
 def json_option(help_text: str = "Print a JSON object instead of text.") -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help=help_text)
 

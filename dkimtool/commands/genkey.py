@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 from pathlib import Path
 
 import click
 
 from dkimtool.commands import _common, _options, _render
 from dkimtool.core import keys
+from dkimtool.core.accounts import lookup_account
 from dkimtool.core.errors import UsageError
 from dkimtool.core.genkey import KeyRequest, RecordSettings, generate_key_files
 
@@ -23,20 +22,13 @@ Examples:
 
 
 def _resolve_owner(owner: str) -> tuple[int, int]:
-    user, _, group = owner.partition(":")
     try:
-        entry = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
-    except KeyError:
-        raise UsageError(f"--owner: no such user {user!r}") from None
-    gid = entry.pw_gid
-    if group:
-        try:
-            gid = grp.getgrnam(group).gr_gid if not group.isdigit() else int(group)
-        except KeyError:
-            raise UsageError(f"--owner: no such group {group!r}") from None
+        account = lookup_account(owner)
+    except LookupError as exc:
+        raise UsageError(f"--owner: {exc}") from None
     if os.geteuid() != 0:
         raise UsageError("--owner needs root", hint="run as root, or chown the key afterwards")
-    return entry.pw_uid, gid
+    return account.uid, account.gid
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["--help"]})

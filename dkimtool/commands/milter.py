@@ -63,29 +63,21 @@ def _setup_logging(settings: MilterSettings, verbosity: int) -> None:
 
 def _drop_privileges(userid: str, socket_path: str | None) -> None:
     """Userid USER[:GROUP]: after binding, become that user (only root can)."""
-    import grp
-    import pwd
+    from dkimtool.core.accounts import lookup_account
 
-    user, _, group = userid.partition(":")
     try:
-        entry = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
-    except KeyError:
-        raise ConfigError(f"Userid: no such user {user!r}") from None
-    gid = entry.pw_gid
-    if group:
-        try:
-            gid = grp.getgrnam(group).gr_gid if not group.isdigit() else int(group)
-        except KeyError:
-            raise ConfigError(f"Userid: no such group {group!r}") from None
-    if os.geteuid() == entry.pw_uid:
+        account = lookup_account(userid)
+    except LookupError as exc:
+        raise ConfigError(f"Userid: {exc}") from None
+    if os.geteuid() == account.uid:
         return
     if os.geteuid() != 0:
         raise ConfigError(f"Userid {userid}: only root can switch to another user")
     if socket_path:
-        os.chown(socket_path, entry.pw_uid, gid)  # so the MTA's user can still connect
-    os.initgroups(entry.pw_name, gid)
-    os.setgid(gid)
-    os.setuid(entry.pw_uid)
+        os.chown(socket_path, account.uid, account.gid)  # so the MTA's user can still connect
+    os.initgroups(account.name, account.gid)
+    os.setgid(account.gid)
+    os.setuid(account.uid)
 
 
 def _describe(settings: MilterSettings) -> list[str]:

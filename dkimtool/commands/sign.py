@@ -222,14 +222,7 @@ def _output_mode(path: str) -> int:
     help="Write each signed FILE to DIR/BASENAME.",
 )
 @click.option("--force", is_flag=True, help="With -o: overwrite existing outputs.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    metavar="N",
-    help="With -o: sign in N worker processes; 0: one per CPU. [default: 1]",
-)
+@_options.jobs_option("With -o")
 @click.option(
     "--on-error",
     type=click.Choice(["fail", "pass", "tempfail"]),

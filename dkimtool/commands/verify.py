@@ -109,14 +109,7 @@ def _default_authserv_id() -> str:
     help="Print the message with an Authentication-Results field prepended, not a report.",
 )
 @click.option("--authserv-id", metavar="ID", help="The authserv-id. [default: this host's FQDN]")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    metavar="N",
-    help="With several FILEs: verify in N worker processes; 0: one per CPU. [default: 1]",
-)
+@_options.jobs_option("With several FILEs")
 @_options.json_option("A JSON report (JSON Lines with several files).")
 @_options.verbosity_options
 def command(
