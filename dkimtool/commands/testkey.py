@@ -11,7 +11,8 @@ from dkimtool.commands import _common, _dnsopts, _options, _render
 from dkimtool.core.config import DkimConfig
 from dkimtool.core.errors import EX_NEGATIVE, EX_TEMPFAIL, DkimtoolError, KeyFormatError
 from dkimtool.core.keys import read_key
-from dkimtool.core.keysource import make_source, resolve_dns_settings
+from dkimtool.core.keysource import TxtSource, make_source, resolve_dns_settings
+from dkimtool.core.names import key_record_name
 from dkimtool.core.testkey import (
     KeyTestReport,
     PrivateKeyInput,
@@ -129,33 +130,54 @@ def command(
         cached=False,
     )
     resolver = None if dns_files else cast("DnsResolver", source)
-    worst = 0
+    codes: list[int] = []
     for target in targets:
-        private = None
-        if target.key_file is not None:
-            key, warnings = read_key(target.key_file, safety_checks=True)
-            if key.private is None:
-                raise KeyFormatError(f"{target.key_file}: is a public key, not a private key")
-            private = PrivateKeyInput(target.key_file, key, warnings)
         try:
-            report = check_key(
-                selector=target.selector,
-                domain=target.domain,
-                source=source,
-                private_key=private,
-                dnssec_resolver=resolver,
-            )
+            report = _check_target(target, source, resolver)
         except DkimtoolError as exc:
-            if exc.exit_code != EX_TEMPFAIL:
+            name = key_record_name(target.selector, target.domain)
+            if as_json:
+                _render.emit_json({"name": name, "ok": False, "error": str(exc)})
+            if len(targets) == 1:
                 raise
-            _render.error_line(str(exc))
-            worst = max(worst, EX_TEMPFAIL)
+            # With a KeyTable, one broken entry does not hide the others.
+            _render.error_line(f"{name}: {exc}")
+            codes.append(exc.exit_code)
             continue
         _show(report, as_json=as_json)
         if not report.ok:
-            worst = max(worst, EX_NEGATIVE) if worst != EX_TEMPFAIL else worst
-    if worst:
-        raise click.exceptions.Exit(worst)
+            codes.append(EX_NEGATIVE)
+    code = _overall_code(codes)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _check_target(
+    target: _Target, source: TxtSource, resolver: DnsResolver | None
+) -> KeyTestReport:
+    private = None
+    if target.key_file is not None:
+        key, warnings = read_key(target.key_file, safety_checks=True)
+        if key.private is None:
+            raise KeyFormatError(f"{target.key_file}: is a public key, not a private key")
+        private = PrivateKeyInput(target.key_file, key, warnings)
+    return check_key(
+        selector=target.selector,
+        domain=target.domain,
+        source=source,
+        private_key=private,
+        dnssec_resolver=resolver,
+    )
+
+
+def _overall_code(codes: list[int]) -> int:
+    """The first input error's code, else 75 for a temporary failure, else 1 for a problem."""
+    errors = [code for code in codes if code not in (EX_NEGATIVE, EX_TEMPFAIL)]
+    if errors:
+        return errors[0]
+    if EX_TEMPFAIL in codes:
+        return EX_TEMPFAIL
+    return EX_NEGATIVE if codes else 0
 
 
 def _show(report: KeyTestReport, *, as_json: bool) -> None:

@@ -620,6 +620,18 @@ def test_cli_key_table_two_entries(run_cli: RunCli, fast_keygen: None) -> None:
     # a missing key file in the table: 66, naming it
     Path("KeyTable").write_text("rsa example.com:rsa:gone.private\n")
     assert_error(run_cli(*args), 66, "gone.private")
+    # ... and it does not hide the other entries: they are still checked and reported
+    Path("KeyTable").write_text("rsa example.com:rsa:gone.private\ned example.net:ed:ed.private\n")
+    result = run_cli(*args)
+    assert result.code == 66, result
+    assert result.stdout.startswith("ed._domainkey.example.net: key OK"), result
+    assert result.stderr.count("dkimtool: error:") == 1 and "gone.private" in result.stderr
+    reports = [json.loads(line) for line in run_cli(*args, "--json").stdout.splitlines()]
+    assert [(r["name"], r["ok"]) for r in reports] == [
+        ("rsa._domainkey.example.com", False),
+        ("ed._domainkey.example.net", True),
+    ]
+    assert "gone.private" in reports[0]["error"]
     # an unsupported dataset: 78 naming the KeyTable line of the config
     Path("opendkim.conf").write_text("Syslog yes\nKeyTable db:/etc/kt.db\n")
     assert_error(run_cli(*args), 78, "opendkim.conf:2: ", "db:")
