@@ -227,3 +227,56 @@ def parse_message(data: bytes | bytearray) -> Message:
     bounds = find_bounds(data, final=True)
     assert bounds is not None  # final=True always decides
     return Message(fields=parse_fields(data, bounds), bounds=bounds, eol=line_ending(data, bounds))
+
+
+class MessageStream:
+    """Split a message fed in chunks: the header is buffered until it is complete, then parsed
+    once; the body passes through. Signer and Verifier share this.
+
+    ``update(chunk)`` returns the part of CHUNK that belongs to the body (empty while the
+    header is still arriving); ``message`` is the parsed header once it is complete, and
+    ``finish()`` returns it at the end (a message without a blank line is all header).
+    """
+
+    __slots__ = ("_head", "_searched", "message")
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._searched = 0
+        self.message: Message | None = None
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+        if self.message is not None:
+            return chunk
+        if self._head:
+            self._head += chunk
+            buf: bytes | bytearray = self._head
+        else:
+            buf = bytes(chunk) if isinstance(chunk, memoryview) else chunk
+        bounds = find_bounds(buf, final=False, search_from=self._searched)
+        if bounds is None:
+            if buf is not self._head:
+                self._head += buf
+            self._searched = max(0, len(self._head) - 2)
+            if len(self._head) > MAX_HEADER_BYTES + 2:
+                # Too long to be a header: say why (a long line, or just too much).
+                self._take(self._head, find_bounds(self._head, final=True))
+            return b""
+        self._take(buf, bounds)
+        self._head = bytearray()
+        return memoryview(buf)[bounds.body_offset :]
+
+    def finish(self) -> Message:
+        if self.message is None:
+            if not self._head:
+                raise MessageFormatError("the message is empty")
+            self._take(self._head, find_bounds(self._head, final=True))
+            self._head = bytearray()
+        assert self.message is not None
+        return self.message
+
+    def _take(self, buf: bytes | bytearray, bounds: HeaderBounds | None) -> None:
+        assert bounds is not None
+        self.message = Message(
+            fields=parse_fields(buf, bounds), bounds=bounds, eol=line_ending(buf, bounds)
+        )

@@ -20,16 +20,9 @@ from dkimtool.core.canonicalize import (
     header_hash_input,
     select_fields,
 )
-from dkimtool.core.errors import MessageFormatError, SigningError
+from dkimtool.core.errors import SigningError
 from dkimtool.core.keys import RSA_MIN_BITS, LoadedKey
-from dkimtool.core.message import (
-    MAX_HEADER_BYTES,
-    HeaderBounds,
-    HeaderField,
-    find_bounds,
-    line_ending,
-    parse_fields,
-)
+from dkimtool.core.message import HeaderField, MessageStream
 from dkimtool.core.names import (
     InvalidName,
     is_same_or_subdomain,
@@ -175,56 +168,23 @@ class Signer:
             name: BodyHash(name) for name in dict.fromkeys(k.hash_name for k in self._keys)
         }
         self._body = BodyCanonicalizer(options.body_canonicalization, self._body_hashes.values())
-        self._head = bytearray()
-        self._searched = 0
-        self._bounds: HeaderBounds | None = None
-        self._fields: tuple[HeaderField, ...] = ()
-        self._eol = b"\n"
+        self._stream = MessageStream()
         self._finished = False
 
     def update(self, chunk: bytes | bytearray) -> None:
         if self._finished:
             raise ValueError("update() after finalize()")
-        if self._bounds is not None:
-            self._body.update(chunk)
-            return
-        if self._head:
-            self._head += chunk
-            buf: bytes | bytearray = self._head
-        else:
-            buf = chunk
-        bounds = find_bounds(buf, final=False, search_from=self._searched)
-        if bounds is None:
-            if buf is chunk:
-                self._head += chunk
-            self._searched = max(0, len(self._head) - 2)
-            if len(self._head) > MAX_HEADER_BYTES + 2:
-                # Too long to be a header: say why (a long line, or just too much).
-                self._take_header(self._head, find_bounds(self._head, final=True))
-            return
-        self._take_header(buf, bounds)
-        if bounds.body_offset < len(buf):
-            self._body.update(memoryview(buf)[bounds.body_offset :])
-        self._head = bytearray()
-
-    def _take_header(self, buf: bytes | bytearray, bounds: HeaderBounds | None) -> None:
-        assert bounds is not None
-        self._fields = parse_fields(buf, bounds)
-        self._eol = line_ending(buf, bounds)
-        self._bounds = bounds
+        body = self._stream.update(chunk)
+        if body:
+            self._body.update(body)
 
     def finalize(self) -> SignResult:
         if self._finished:
             raise ValueError("finalize() called twice")
         self._finished = True
-        if self._bounds is None:
-            if not self._head:
-                raise MessageFormatError("the message is empty")
-            self._take_header(self._head, find_bounds(self._head, final=True))
-            self._head = bytearray()
-        assert self._bounds is not None
+        message = self._stream.finish()
         self._body.finalize()
-        fields = self._fields
+        fields = message.fields
         if not any(f.key == "from" for f in fields):
             raise SigningError(
                 "the message has no From header field",
@@ -262,7 +222,7 @@ class Signer:
                 )
             b_lines = fold_field((), base64.b64encode(signature).decode("ascii"))[1:]
             lines = head_lines[:-1] + b_lines
-            eol = self._eol.decode("ascii")
+            eol = message.eol.decode("ascii")
             text = eol.join(lines) + eol
             infos.append(
                 SignatureInfo(
@@ -273,7 +233,7 @@ class Signer:
                 )
             )
         return SignResult(
-            insert_at=self._bounds.mbox_end,
+            insert_at=message.bounds.mbox_end,
             fields=b"".join(info.field for info in infos),
             signatures=infos,
             warnings=self._warnings(fields),

@@ -25,7 +25,7 @@ from dkimtool.core.canonicalize import (
     select_fields,
 )
 from dkimtool.core.errors import DnsNotFound, DnsTempError, RecordFormatError
-from dkimtool.core.message import HeaderField, Message, parse_message
+from dkimtool.core.message import HeaderField, Message, MessageStream
 from dkimtool.core.names import InvalidName, key_record_name, normalize_domain
 from dkimtool.core.record import KeyRecord, is_dkim_key_record
 from dkimtool.core.results import AuthResult
@@ -128,42 +128,60 @@ def verify_message(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> VerifyReport:
     """Verify DATA's DKIM-Signatures, topmost first; raise MessageFormatError for non-mail."""
-    message = parse_message(data)
-    fields = message.named("dkim-signature")
-    if not fields:
-        return VerifyReport(AuthResult.NONE, [])
-    run = _Run(data, message, keys, policy, now, monotonic)
-    evaluated = fields[: max(policy.max_signatures, 0)]
-    parsed: list[DkimSignature | SignatureResult] = [
-        run.parse(index, f) for index, f in enumerate(evaluated)
-    ]
-    run.hash_bodies([sig for sig in parsed if isinstance(sig, DkimSignature)])
-    results = [
-        item if isinstance(item, SignatureResult) else run.evaluate(index, evaluated[index], item)
-        for index, item in enumerate(parsed)
-    ]
-    results += [
-        dataclasses.replace(
-            _lenient_result(index, f, AuthResult.NEUTRAL, "not evaluated"), evaluated=False
-        )
-        for index, f in enumerate(fields[len(evaluated) :], len(evaluated))
-    ]
-    return _verdict(results, policy.require_domain)
+    verifier = Verifier(keys=keys, policy=policy, now=now, monotonic=monotonic)
+    verifier.update(data)
+    return verifier.finalize()
 
 
-class _Run:
-    """The state of one verification: the message, its body hashes, the DNS time spent."""
+class Verifier:
+    """Verify one message fed in chunks: ``update(chunk)`` any number of times, then
+    ``finalize()``. Only the header is buffered; the body is canonicalized and hashed as it
+    streams in (one pass per canonicalization), so a milter need not hold the message."""
 
     def __init__(
         self,
-        data: bytes,
+        *,
+        keys: TxtSource,
+        policy: VerifyPolicy,
+        now: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._policy = policy
+        self._now = now
+        self._monotonic = monotonic
+        self._stream = MessageStream()
+        self._run: _Run | None = None
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        body = self._stream.update(chunk)
+        if self._run is None and self._stream.message is not None:
+            self._run = self._start(self._stream.message)
+        if body and self._run is not None:
+            self._run.hash_body(body)
+
+    def finalize(self) -> VerifyReport:
+        message = self._stream.finish()
+        run = self._run or self._start(message)
+        run.finish_bodies()
+        return run.verdict()
+
+    def _start(self, message: Message) -> _Run:
+        return _Run(message, self._keys, self._policy, self._now, self._monotonic)
+
+
+class _Run:
+    """The state of one verification: the parsed header, the signatures, their body hashes,
+    the DNS time spent."""
+
+    def __init__(
+        self,
         message: Message,
         keys: TxtSource,
         policy: VerifyPolicy,
         now: float,
         monotonic: Callable[[], float],
     ) -> None:
-        self.data = data
         self.message = message
         self.keys = keys
         self.policy = policy
@@ -173,6 +191,14 @@ class _Run:
         self.from_count = len(message.named("from"))
         self.body_hashes: dict[tuple[Canonicalization, BodyHashName, int | None], BodyHash] = {}
         self.body_totals: dict[Canonicalization, int] = {}
+        self.fields = message.named("dkim-signature")
+        self.evaluated = self.fields[: max(policy.max_signatures, 0)]
+        self.parsed: list[DkimSignature | SignatureResult] = [
+            self.parse(index, f) for index, f in enumerate(self.evaluated)
+        ]
+        self.canonicalizers = self._canonicalizers(
+            [sig for sig in self.parsed if isinstance(sig, DkimSignature)]
+        )
 
     def parse(self, index: int, sig_field: HeaderField) -> DkimSignature | SignatureResult:
         try:
@@ -180,22 +206,49 @@ class _Run:
         except SignatureFormatError as exc:
             return _lenient_result(index, sig_field, AuthResult.PERMERROR, exc.message)
 
-    def hash_bodies(self, signatures: list[DkimSignature]) -> None:
-        """One pass over the body per canonicalization, one hash per (hash, l=)."""
+    def _canonicalizers(
+        self, signatures: list[DkimSignature]
+    ) -> dict[Canonicalization, BodyCanonicalizer]:
+        """One canonicalizer per body canonicalization, one hash per (hash, l=)."""
         wanted: dict[Canonicalization, dict[tuple[BodyHashName, int | None], BodyHash]] = {}
         for sig in signatures:
             per_canon = wanted.setdefault(sig.body_canonicalization, {})
             key = (sig.hash_name, sig.body_length)
             if key not in per_canon:
                 per_canon[key] = BodyHash(sig.hash_name, sig.body_length)
-        body = memoryview(self.data)[self.message.body_offset :]
         for canon, hashes in wanted.items():
-            canonicalizer = BodyCanonicalizer(canon, hashes.values())
-            canonicalizer.update(body)
-            canonicalizer.finalize()
-            self.body_totals[canon] = canonicalizer.total
             for (hash_name, limit), body_hash in hashes.items():
                 self.body_hashes[(canon, hash_name, limit)] = body_hash
+        return {
+            canon: BodyCanonicalizer(canon, hashes.values()) for canon, hashes in wanted.items()
+        }
+
+    def hash_body(self, chunk: bytes | bytearray | memoryview) -> None:
+        for canonicalizer in self.canonicalizers.values():
+            canonicalizer.update(chunk)
+
+    def finish_bodies(self) -> None:
+        for canon, canonicalizer in self.canonicalizers.items():
+            canonicalizer.finalize()
+            self.body_totals[canon] = canonicalizer.total
+
+    def verdict(self) -> VerifyReport:
+        if not self.fields:
+            return VerifyReport(AuthResult.NONE, [])
+        evaluated = self.evaluated
+        results = [
+            item
+            if isinstance(item, SignatureResult)
+            else self.evaluate(index, evaluated[index], item)
+            for index, item in enumerate(self.parsed)
+        ]
+        results += [
+            dataclasses.replace(
+                _lenient_result(index, f, AuthResult.NEUTRAL, "not evaluated"), evaluated=False
+            )
+            for index, f in enumerate(self.fields[len(evaluated) :], len(evaluated))
+        ]
+        return _verdict(results, self.policy.require_domain)
 
     def evaluate(self, index: int, sig_field: HeaderField, sig: DkimSignature) -> SignatureResult:
         facts: dict[str, object] = {}

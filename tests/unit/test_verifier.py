@@ -18,6 +18,7 @@ from dkimtool.core.results import AuthResult
 from dkimtool.core.signer import Algorithm, SigningKey, SignOptions, sign_message
 from dkimtool.core.verifier import (
     SignatureResult,
+    Verifier,
     VerifyPolicy,
     VerifyReport,
     _verdict,
@@ -603,3 +604,36 @@ def test_signature_headers_in_h_do_not_include_the_verified_one() -> None:
     key = rsa_key()
     data = sign(headers=("From", "DKIM-Signature"), key=key)
     assert only(verify(data, zone_for(key))).result == AuthResult.PASS
+
+
+def _chunked(data: bytes, size: int) -> VerifyReport:
+    verifier = Verifier(keys=zone_for(), policy=VerifyPolicy(), now=NOW)
+    for start in range(0, len(data), size):
+        verifier.update(data[start : start + size])
+    return verifier.finalize()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 10, 4096])
+@pytest.mark.parametrize("line_ending", ["lf", "crlf"])
+def test_chunked_verification_equals_one_shot(size: int, line_ending: str) -> None:
+    """The streaming Verifier (used by the milter) gives the one-shot verdict at any chunk
+    boundary, for a good, a tampered-body and a tampered-header message."""
+    base = MESSAGE if line_ending == "lf" else crlf(MESSAGE)
+    for c in ("relaxed", "simple"):
+        signed = sign(base, header_canonicalization=c, body_canonicalization=c)
+        cases = [
+            signed,
+            signed.replace(b"Hi.", b"Ho.", 1),
+            signed.replace(b"Subject:", b"Subject: Re:", 1),
+        ]
+        words = [verify(data).result for data in cases]
+        assert words == [AuthResult.PASS, AuthResult.FAIL, AuthResult.FAIL]
+        for data in cases:
+            assert _chunked(data, size) == verify(data)
+    assert _chunked(signed, size).result == AuthResult.PASS
+
+
+def test_verifier_on_a_message_without_a_blank_line() -> None:
+    verifier = Verifier(keys=zone_for(), policy=VerifyPolicy(), now=NOW)
+    verifier.update(b"From: a@example.com\nSubject: x")
+    assert verifier.finalize().result == AuthResult.NONE
