@@ -5,9 +5,8 @@ each SMTP transaction gets a ``MessageSession`` that is fed the header fields ex
 MTA sent them, then body chunks, and returns at end of message what to reply and which
 header edits to make (``milter_policy.header_plan``).
 
-Signing streams: the header block and each body chunk go straight into one ``Signer`` per
-signing domain, so a large message is never held in memory. Verification buffers the
-message, because ``verify_message`` takes the whole message.
+Both directions stream: the header block and each body chunk go straight into one ``Signer``
+per signing domain, or into one ``Verifier``, so a large message is never held in memory.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from dkimtool.core.milter_policy import (
     x_dkim_value,
 )
 from dkimtool.core.signer import DEFAULT_OVERSIGN, Algorithm, Signer, SigningKey, SignOptions
-from dkimtool.core.verifier import VerifyPolicy, verify_message
+from dkimtool.core.verifier import Verifier, VerifyPolicy
 
 log = logging.getLogger("dkimtool.milter")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -142,7 +141,8 @@ class MessageSession:
         self.raw_fields: list[bytes] = []  # each field rebuilt exactly, CRLF-terminated
         self.decision: Decision | None = None
         self._signers: list[tuple[str, Signer]] = []  # (d=, its streaming signer)
-        self._buffer = bytearray()
+        self._verifier: Verifier | None = None
+        self._verify_error: DkimtoolError | None = None  # raised again at end of message
         self._authserv_id = ""
         self._mta_host: str | None = None
 
@@ -188,8 +188,18 @@ class MessageSession:
                 signer.update(head)
                 self._signers.append((plan.domain, signer))
         elif decision.verdict == Verdict.VERIFY:
-            self._buffer += head
+            assert engine.source is not None and engine.policy is not None
+            self._verifier = Verifier(keys=engine.source, policy=engine.policy, now=engine.clock())
+            self._feed_verifier(head)
         return decision.verdict
+
+    def _feed_verifier(self, data: bytes) -> None:
+        if self._verifier is None or self._verify_error is not None:
+            return
+        try:
+            self._verifier.update(data)
+        except DkimtoolError as exc:  # a malformed header: answered at end of message
+            self._verify_error = exc
 
     def has_forged_authres(self) -> bool:
         return bool(self._forged_indices())
@@ -208,8 +218,8 @@ class MessageSession:
         if self._signers:
             for _domain, signer in self._signers:
                 signer.update(chunk)
-        elif self.decision is not None and self.decision.verdict == Verdict.VERIFY:
-            self._buffer += chunk
+        else:
+            self._feed_verifier(chunk)
 
     # -- end of message -------------------------------------------------------------------
 
@@ -269,11 +279,10 @@ class MessageSession:
 
     def _finish_verifying(self, qid: str, new_fields: list[tuple[str, str]]) -> Outcome:
         engine = self.engine
-        assert engine.source is not None and engine.policy is not None
-        report = verify_message(
-            bytes(self._buffer), keys=engine.source, policy=engine.policy, now=engine.clock()
-        )
-        self._buffer = bytearray()
+        assert self._verifier is not None
+        if self._verify_error is not None:
+            raise self._verify_error
+        report = self._verifier.finalize()
         condition = verify_condition([(s.result, s.reason) for s in report.signatures])
         reply = (
             reply_for(condition, engine.settings.actions)
