@@ -59,10 +59,6 @@ def current_verbosity() -> int:
     return verbosity(click.get_current_context())
 
 
-def domain_type(value: str | None) -> str | None:
-    return _convert(value, normalize_domain)
-
-
 def _convert(value: str | None, normalize: Callable[[str], str]) -> str | None:
     if value is None:
         return None

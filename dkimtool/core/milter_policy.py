@@ -16,7 +16,6 @@ import email.utils
 import enum
 import ipaddress
 import re
-import socket as _socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -651,10 +650,6 @@ def header_plan(
 def x_dkim_value(version: str, host: str, queue_id: str | None) -> str:
     """``X-DKIM: dkimtool VERSION HOST QUEUE-ID``, as the classic dkim-filter's X-Header."""
     return " ".join(part for part in ("dkimtool", version, host, queue_id or "") if part)
-
-
-def default_host() -> str:
-    return _socket.getfqdn()
 
 
 # --- settings ------------------------------------------------------------------------------
