@@ -7,6 +7,7 @@ as A-labels, case-insensitively.
 
 from __future__ import annotations
 
+import functools
 import re
 
 LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
@@ -35,6 +36,7 @@ def _a_label(label: str, kind: str) -> str:
     return label
 
 
+@functools.lru_cache(maxsize=1024)  # a batch names the same few domains over and over
 def normalize_name(text: str, kind: str = "domain") -> str:
     """Return the A-label form of a domain or selector (ASCII case kept); raise InvalidName."""
     name = text[:-1] if text.endswith(".") and kind == "domain" else text
