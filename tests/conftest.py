@@ -8,12 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+import hypothesis
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from dkimtool.cli import cli
 from dkimtool.core import keys
+
+# No per-example time limits: CI machines are shared and noisy; speed lives in benchmarks/.
+hypothesis.settings.register_profile("dkimtool", deadline=None)
+hypothesis.settings.load_profile("dkimtool")
 
 
 class CliResult(NamedTuple):
