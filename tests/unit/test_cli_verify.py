@@ -727,3 +727,18 @@ def test_config_file_settings(keys: Keys, tmp_path: Path) -> None:
     too_small.write_text("MinimumKeyBits 512\n")
     code, _, err = invoke("verify", "-x", str(too_small), input=signed)
     assert code == 78 and f"{too_small}:1" in err
+
+
+def test_authres_keeps_an_mbox_from_line_first(keys: Keys) -> None:
+    """procmail hands over messages with their mbox 'From ' line: it stays the first line."""
+    mbox_line = b"From alice@example.com Tue Nov 24 20:00:00 2026\r\n"
+    signed = keys.sign(mbox_line + MESSAGE)
+    assert signed.startswith(mbox_line + b"DKIM-Signature:")
+    code, out, _ = invoke(
+        "verify", "--authres", "--authserv-id", "mx.example.net", "--dns-file", str(keys.zone),
+        input=signed,
+    )  # fmt: skip
+    assert code == 0
+    assert out.startswith(mbox_line + b"Authentication-Results: mx.example.net;")
+    assert b"dkim=pass" in out.split(b"\r\n\r\n", 1)[0]
+    assert out.endswith(signed[len(mbox_line) :])
