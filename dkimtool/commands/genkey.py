@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from dkimtool.commands import _common, _options, _render
 from dkimtool.core import keys
@@ -92,6 +93,8 @@ def command(
             keys.check_rsa_bits(bits)
         except UsageError as exc:
             raise click.BadParameter(str(exc), param_hint="'-b' / '--bits'") from None
+    elif click.get_current_context().get_parameter_source("bits") == ParameterSource.COMMANDLINE:
+        _common.warn_all(["-b is for RSA keys; an Ed25519 key is always 256 bits"])
     if key_format == "pkcs1" and algorithm == "ed25519":
         raise click.BadParameter(
             "pkcs1 is for RSA keys; use pkcs8 or raw", param_hint="'--key-format'"

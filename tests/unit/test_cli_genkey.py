@@ -492,3 +492,11 @@ def test_help_lists_every_option(run_cli: RunCli) -> None:
         assert option in result.stdout
     for short in ["-d,", "-s,", "-a,", "-b,", "-D,", "-t,", "-S,", "-r,", "-h,", "-n,", "-x,"]:
         assert short in result.stdout
+
+
+def test_bits_with_ed25519_warns(run_cli: RunCli) -> None:
+    result = run_cli("genkey", "-d", "example.com", "-a", "ed25519", "-b", "4096")
+    assert result.code == 0
+    assert "dkimtool: warning: -b is for RSA keys" in result.stderr
+    quiet_default = run_cli("genkey", "-d", "example.com", "-s", "other", "-a", "ed25519")
+    assert "warning" not in quiet_default.stderr
