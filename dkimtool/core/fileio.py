@@ -82,13 +82,18 @@ def read_key_file(path: str) -> KeyFileData:
 
 
 def ensure_directory(path: Path) -> None:
-    """Create DIR (mode 0700) if missing; CantCreateError (73) if that fails."""
+    """Create DIR and any missing parents, each 0700; CantCreateError (73) if that fails."""
     if path.is_dir():
         return
     if os.path.lexists(path):
         raise CantCreateError(f"{path}: exists and is not a directory")
+    missing = [path]
+    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
     try:
-        path.mkdir(mode=0o700, parents=True)
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700)
+            os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
     except OSError as exc:
         raise CantCreateError(f"{path}: cannot create directory: {exc.strerror or exc}") from None
 

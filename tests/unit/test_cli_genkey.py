@@ -500,3 +500,10 @@ def test_bits_with_ed25519_warns(run_cli: RunCli) -> None:
     assert "dkimtool: warning: -b is for RSA keys" in result.stderr
     quiet_default = run_cli("genkey", "-d", "example.com", "-s", "other", "-a", "ed25519")
     assert "warning" not in quiet_default.stderr
+
+
+def test_missing_parent_directories_are_created_0700_too(run_cli: RunCli, tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "c"
+    assert run_cli("genkey", "-d", "example.com", "-D", str(target)).code == 0
+    for directory in (tmp_path / "a", tmp_path / "a" / "b", target):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
