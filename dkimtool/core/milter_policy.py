@@ -23,6 +23,7 @@ from typing import Literal
 
 from dkimtool.core.config import DkimConfig
 from dkimtool.core.errors import ConfigError, DkimtoolError, UsageError
+from dkimtool.core.keytable import content_lines, parse_entries
 from dkimtool.core.names import InvalidName, is_same_or_subdomain, normalize_domain
 from dkimtool.core.results import AuthResult
 
@@ -834,12 +835,7 @@ def _dataset(b: _Builder, key: str, value: str) -> tuple[list[tuple[int, str]], 
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise b.error(key, f"{key}: cannot read {path}: {reason}") from None
-    entries = []
-    for number, raw in enumerate(content.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            entries.append((number, line))
-    return entries, str(path)
+    return content_lines(content), str(path)
 
 
 def _hosts(b: _Builder, key: str, cli_file: str | None, default: Sequence[str]) -> HostList:
@@ -940,30 +936,13 @@ def _signing_setup(b: _Builder, cli: Overrides) -> SigningSetup:
 
 
 def _key_table(b: _Builder, value: str) -> dict[str, KeyRef]:
-    from dkimtool.core.names import normalize_selector
-
     entries, path = _dataset(b, "KeyTable", value if ":" in value[:8] else f"file:{value}")
-    table: dict[str, KeyRef] = {}
-    for number, line in entries:
-        parts = line.split(None, 1)
-        fields = parts[1].split(":", 2) if len(parts) == 2 else []
-        if len(fields) != 3:
-            raise ConfigError(
-                "expected 'NAME DOMAIN:SELECTOR:KEYFILE'", path=path, line=number or None
-            )
-        domain_text, selector, key_file = (f.strip() for f in fields)
-        try:
-            domain = "%" if domain_text == "%" else normalize_domain(domain_text.rstrip("."))
-            domain = domain.lower()
-            selector = normalize_selector(selector)
-        except InvalidName as exc:
-            raise ConfigError(str(exc), path=path, line=number or None) from None
-        if path and not key_file.startswith("/"):
-            key_file = str(Path(path).parent / key_file)
-        table[parts[0].lower()] = KeyRef(parts[0].lower(), domain, selector, key_file)
-    if not table:
-        raise b.error("KeyTable", "the KeyTable has no entries")
-    return table
+    return {
+        entry.name.lower(): KeyRef(
+            entry.name.lower(), entry.domain.lower(), entry.selector, entry.key_file
+        )
+        for entry in parse_entries(entries, path, allow_any_domain=True)
+    }
 
 
 def _signing_table(

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 from dkimtool.core.errors import ConfigError, DnsNotFound, RecordFormatError
 from dkimtool.core.keys import RSA_MIN_BITS, RSA_RECOMMENDED_BITS, LoadedKey, keys_match
-from dkimtool.core.names import InvalidName, key_record_name, normalize_domain, normalize_selector
+from dkimtool.core.keytable import KeyTableEntry, content_lines, parse_entries
+from dkimtool.core.names import key_record_name
 from dkimtool.core.record import KeyRecord, is_dkim_key_record
 
 if TYPE_CHECKING:
@@ -208,17 +209,6 @@ def dnssec_words(status: DnssecStatus | None, *, from_dns: bool = False) -> str:
     }[status]
 
 
-@dataclass(frozen=True, slots=True)
-class KeyTableEntry:
-    """One KeyTable line: ``NAME DOMAIN:SELECTOR:KEYFILE`` (KEYFILE made absolute)."""
-
-    name: str
-    domain: str
-    selector: str
-    key_file: str
-    line: int
-
-
 def key_table_path(value: str, base: Path) -> Path:
     """The file a KeyTable value names (``file:`` or ``refile:`` prefix allowed).
 
@@ -232,32 +222,11 @@ def key_table_path(value: str, base: Path) -> Path:
 
 
 def parse_key_table(text: str, path: Path) -> list[KeyTableEntry]:
-    """The entries of an opendkim KeyTable; ConfigError (78) naming the line otherwise.
+    """The entries of an opendkim KeyTable file; ConfigError (78) naming the line otherwise.
 
     Relative key paths are relative to the KeyTable's directory.
     """
-    entries: list[KeyTableEntry] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split(None, 1)
-        fields = parts[1].strip().split(":", 2) if len(parts) == 2 else []
-        if len(fields) != 3 or not all(fields):
-            raise ConfigError(
-                f"expected 'NAME DOMAIN:SELECTOR:KEYFILE', got {line!r}",
-                path=str(path),
-                line=number,
-            )
-        try:
-            domain, selector = normalize_domain(fields[0]), normalize_selector(fields[1])
-        except InvalidName as exc:
-            raise ConfigError(str(exc), path=str(path), line=number) from None
-        key_file = fields[2] if fields[2].startswith("/") else str(path.parent / fields[2])
-        entries.append(KeyTableEntry(parts[0], domain, selector, key_file, number))
-    if not entries:
-        raise ConfigError("the KeyTable has no entries", path=str(path))
-    return entries
+    return parse_entries(content_lines(text), str(path))
 
 
 def read_key_table(value: str, base: Path) -> list[KeyTableEntry]:
