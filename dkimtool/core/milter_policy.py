@@ -26,6 +26,7 @@ from dkimtool.core.errors import ConfigError, DkimtoolError, UsageError
 from dkimtool.core.keytable import content_lines, parse_entries
 from dkimtool.core.names import InvalidName, is_same_or_subdomain, normalize_domain
 from dkimtool.core.results import AuthResult
+from dkimtool.core.signature import SignatureFormatError, parse_canonicalization
 
 Canon = Literal["simple", "relaxed"]
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -801,16 +802,15 @@ def _socket_setting(b: _Builder, key: str, cli_value: str | None, default: str) 
 
 
 def _canonicalization(b: _Builder, cli_value: str | None) -> tuple[Canon, Canon]:
-    value = (cli_value or b.get("Canonicalization") or "relaxed/relaxed").lower()
-    header, _, body = value.partition("/")
-    body = body or "simple"
-    if header not in ("simple", "relaxed") or body not in ("simple", "relaxed"):
+    value = cli_value or b.get("Canonicalization") or "relaxed/relaxed"
+    try:
+        return parse_canonicalization(value)
+    except SignatureFormatError:
         raise b.error(
             "Canonicalization",
             f"invalid canonicalization {value!r} (use simple or relaxed, or header/body)",
             cli_value is not None,
-        )
-    return header, body  # type: ignore[return-value]
+        ) from None
 
 
 def _colon_or_comma(value: str | None) -> tuple[str, ...] | None:
