@@ -7,7 +7,9 @@ CLI run once per message does not pay for the others (dnspython in particular).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import re
 import sys
 from typing import Any
@@ -17,7 +19,7 @@ import click
 from dkimtool import __version__
 from dkimtool.commands import _options
 from dkimtool.commands._render import error_line
-from dkimtool.core.errors import EX_SOFTWARE, DkimtoolError
+from dkimtool.core.errors import EX_SOFTWARE, EX_TEMPFAIL, DkimtoolError
 
 COMMANDS = {
     "genkey": "dkimtool.commands.genkey",
@@ -60,6 +62,17 @@ def _argv_verbosity(args: list[str]) -> int:
     )
 
 
+def _output_closed(ctx: click.Context) -> None:
+    """The reader of stdout went away (``| head``, a dead MTA pipe): what was to be written is
+    lost, so exit 75 (an MTA retries) with one line, and never a traceback at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+    os.close(devnull)
+    with contextlib.suppress(OSError):
+        error_line("standard output was closed before everything was written")
+    ctx.exit(EX_TEMPFAIL)
+
+
 class DkimtoolGroup(click.Group):
     """A group that loads subcommands lazily and maps errors to exit codes."""
 
@@ -79,8 +92,7 @@ class DkimtoolGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:
-            sys.stderr.close()  # the reader went away: nothing more to say
-            ctx.exit(EX_SOFTWARE)
+            _output_closed(ctx)
         except Exception as exc:  # noqa: BLE001 - the one catch site for internal errors
             _report(ctx, exc)
 

@@ -74,7 +74,10 @@ EXIT_CODES: list[tuple[int, str]] = [
     ),
     (
         errors.EX_TEMPFAIL,
-        "EX_TEMPFAIL: temporary failure (DNS timeout, SERVFAIL); retrying later may succeed.",
+        (
+            "EX_TEMPFAIL: temporary failure (DNS timeout, SERVFAIL, standard output closed early);"
+            " retrying later may succeed."
+        ),
     ),
     (errors.EX_CONFIG, "EX_CONFIG: the configuration file is invalid."),
 ]

@@ -80,3 +80,23 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(batch: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert b"signing" not in proc.stderr
+
+
+def test_closed_stdout_is_a_temporary_failure_with_one_line(batch: Path) -> None:
+    """`sign | consumer` where the consumer died: 75 (an MTA retries), one error line, no
+    traceback at exit."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: the first write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dkimtool", *_sign_args(batch)[:7], str(batch / "m0.eml")],
+            cwd=batch,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 75, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert lines == ["dkimtool: error: standard output was closed before everything was written"]
