@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 comma  := ,
 
-.PHONY: demo test lint typecheck unit peers bench clean docs
+.PHONY: demo test lint typecheck unit peers milter-extra bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-test: $(STAMP) peers lint typecheck
-	@# peers may just have installed libmilter-dev: then add the milter extra (pymilter)
+# peers may just have installed libmilter-dev: then add the milter extra (pymilter, which
+# builds against it), before anything checks or tests the milter.
+milter-extra: $(STAMP)
 	@[ ! -e /usr/include/libmilter/mfapi.h ] || $(BIN)/python -c 'import Milter' 2>/dev/null \
 		|| $(BIN)/pip install -q -e '.[test,milter]'
+
+test: $(STAMP) peers milter-extra lint typecheck
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP) peers

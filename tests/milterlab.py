@@ -45,7 +45,7 @@ def sign_bytes(message: bytes, key_file: Path, selector: str, domain: str = "exa
 
 def require_pymilter() -> None:
     try:
-        import Milter  # type: ignore[import-untyped]  # noqa: F401
+        import Milter  # noqa: F401
     except ImportError:
         reason = "pymilter is not installed (pip install '.[milter]'; needs libmilter-dev)"
         if in_ci():

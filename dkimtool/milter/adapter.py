@@ -13,7 +13,7 @@ import socket
 import traceback
 from typing import Any
 
-import Milter  # type: ignore[import-untyped]
+import Milter
 
 from dkimtool.core.milter_policy import (
     Action,
