@@ -24,6 +24,7 @@ from dkimtool.core.testkey import (
     summary_line,
 )
 from tests.conftest import CliResult, RunCli, assert_error, pooled_rsa_key
+from tests.unit.test_config import DEBIAN_OPENDKIM_CONF
 
 NAME = "mail._domainkey.example.com"
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -523,29 +524,6 @@ def test_cli_needs_domain_and_selector(run_cli: RunCli) -> None:
 
 
 # --- CLI with -x -------------------------------------------------------------------------------
-
-DEBIAN_OPENDKIM_CONF = """\
-# This is a basic configuration for signing and verifying. (Debian's stock file, abridged
-# comments.)
-Syslog			yes
-SyslogSuccess		yes
-#LogWhy			no
-Canonicalization	relaxed/simple
-#Mode			sv
-#SubDomains		no
-OversignHeaders		From
-#Domain			example.com
-#Selector		2020
-#KeyFile		/etc/dkimkeys/example.private
-UserID			opendkim
-UMask			007
-Socket			local:/run/opendkim/opendkim.sock
-#Socket			inet:8891@localhost
-PidFile			/run/opendkim/opendkim.pid
-#InternalHosts		192.168.0.0/16, 10.0.0.0/8, 172.16.0.0/12
-TrustAnchorFile		/usr/share/dns/root.key
-#Nameservers		127.0.0.1
-"""
 
 
 def test_cli_config_domain_selector_keyfile(run_cli: RunCli, mail: CliResult) -> None:
