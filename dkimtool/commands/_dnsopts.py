@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 
 import click
 
+from dkimtool.core.keysource import DEFAULT_TIMEOUT
+
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_TIMEOUT = 5.0
 
 
 def dns_options(func: F) -> F:

@@ -42,6 +42,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from dkimtool.core.errors import DnsNotFound, DnsTempError
+from dkimtool.core.keysource import DEFAULT_TIMEOUT
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -61,7 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 5.0
 EDNS_PAYLOAD = 1232
 MAX_CNAMES = 8
 _ROUNDS = 2  # each nameserver is tried at most twice per query (UDP loss)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from dkimtool.core.dns import Nameserver, TxtAnswer
 
 DEFAULT_TIMEOUT = 5.0
+"""Seconds for one key lookup, retries and TCP fallback included (--timeout, DNSTimeout)."""
 
 
 class TxtSource(Protocol):
