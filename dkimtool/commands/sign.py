@@ -64,9 +64,7 @@ def parse_canonicalization(value: str) -> tuple[Canon, Canon]:
         ) from None
 
 
-def _colon_list(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
+def _colon_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(":") if item.strip())
 
 
@@ -119,9 +117,10 @@ def _build_plan(
         algorithms = (configured,)
     if canonicalization is None and config is not None:
         canonicalization = config.get("Canonicalization")
-    headers = headers or (None if config is None else _config_headers(config, "SignHeaders"))
-    if oversign is None and config is not None:
-        oversign = _config_headers(config, "OversignHeaders")
+    sign_headers = _colon_list(headers) if headers else _config_names(config, "SignHeaders")
+    oversigned = (
+        _colon_list(oversign) if oversign is not None else _config_names(config, "OversignHeaders")
+    )
     if domain is None:
         raise click.UsageError("missing option -d/--domain (or Domain in the -x file)")
     if not selectors or not key_paths:
@@ -140,8 +139,8 @@ def _build_plan(
         keys=(),
         header_canonicalization=header_canon,
         body_canonicalization=body_canon,
-        headers=_colon_list(headers),
-        oversign=DEFAULT_OVERSIGN if oversign is None else (_colon_list(oversign) or ()),
+        headers=sign_headers,
+        oversign=DEFAULT_OVERSIGN if oversigned is None else oversigned,
         identity=identity,
         expire=expire,
         body_length=body_length,
@@ -150,9 +149,10 @@ def _build_plan(
     return _Plan(specs=specs, options=options, warnings=warnings)
 
 
-def _config_headers(config: DkimConfig, key: str) -> str | None:
-    items = config.get_list(key)
-    return None if items is None else ":".join(items)
+def _config_names(config: DkimConfig | None, key: str) -> tuple[str, ...] | None:
+    """A header-name list from the config file, comma- or colon-separated."""
+    items = None if config is None else config.get_list(key, ",:")
+    return None if items is None else tuple(items)
 
 
 def _write_output(
