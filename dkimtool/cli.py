@@ -7,11 +7,21 @@ CLI run once per message does not pay for the others (dnspython in particular).
 
 from __future__ import annotations
 
+import gc
+
+# Importing creates tens of thousands of long-lived objects (functions, classes, constants),
+# and the collector would scan them for nothing: about 4 ms of a 50 ms run. So collection is
+# off while modules load (here, and in get_command), and what they made is then frozen, out
+# of the collector's sight; it is back on before a command runs.
+_GC_WAS_ENABLED = gc.isenabled()
+gc.disable()
+
 import contextlib
 import importlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,6 +30,24 @@ from dkimtool import __version__
 from dkimtool.commands import _options
 from dkimtool.commands._render import error_line
 from dkimtool.core.errors import EX_SOFTWARE, EX_TEMPFAIL, DkimtoolError
+
+gc.freeze()
+if _GC_WAS_ENABLED:
+    gc.enable()
+
+
+@contextlib.contextmanager
+def _loading_modules() -> Iterator[None]:
+    """No collection while modules load; freeze what they made (see the top of this module)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
 
 COMMANDS = {
     "genkey": "dkimtool.commands.genkey",
@@ -83,7 +111,11 @@ class DkimtoolGroup(click.Group):
         module_name = COMMANDS.get(cmd_name)
         if module_name is None:
             return None
-        command: click.Command = importlib.import_module(module_name).command
+        if module_name in sys.modules:
+            command: click.Command = sys.modules[module_name].command
+            return command
+        with _loading_modules():
+            command = importlib.import_module(module_name).command
         return command
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 import click
 
@@ -71,8 +69,7 @@ def _colon_list(value: str) -> tuple[str, ...]:
 _OPTION_WARNINGS = (SHA1_WARNING, BODY_LENGTH_WARNING)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):
     """Everything decided before the first message is read."""
 
     specs: list[KeySpec]
@@ -156,7 +153,7 @@ def _config_names(config: DkimConfig | None, key: str) -> tuple[str, ...] | None
 
 
 def _write_output(
-    target: Path, data: bytes, result: SignResult | None, mode: int, force: bool
+    target: str, data: bytes, result: SignResult | None, mode: int, force: bool
 ) -> None:
     if result is None:
         payload = data
@@ -218,7 +215,7 @@ def _output_mode(path: str) -> int:
 @click.option(
     "-o",
     "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="Write each signed FILE to DIR/BASENAME.",
 )
 @click.option("--force", is_flag=True, help="With -o: overwrite existing outputs.")
@@ -249,7 +246,7 @@ def command(
     body_length: bool,
     timestamp: int | None,
     header_only: bool,
-    output_dir: Path | None,
+    output_dir: str | None,
     force: bool,
     jobs: int,
     on_error: OnError,
@@ -290,7 +287,7 @@ def command(
         _common.warn_all(plan.warnings)
         signing_keys, key_warnings = load_signing_keys(plan.specs)
         _common.warn_all(key_warnings)
-        options = replace(plan.options, keys=signing_keys)
+        options = plan.options._replace(keys=signing_keys)
     except UsageError:
         raise
     except DkimtoolError as exc:
@@ -307,7 +304,7 @@ def command(
     with _jobs.progress(len(inputs), "signing", show=show_progress) as progress:
         if workers > 1:
             assert outputs is not None
-            items = [(path, str(target)) for path, target in zip(inputs, outputs, strict=True)]
+            items = list(zip(inputs, outputs, strict=True))
             results = _jobs.ordered_map(
                 _sign_in_worker,
                 items,
@@ -343,19 +340,20 @@ def command(
         raise click.exceptions.Exit(EX_TEMPFAIL if on_error == "tempfail" else code)
 
 
-@dataclass(slots=True)
 class _Done:
     """What became of one file: small enough to come back from a worker process."""
 
-    outcome: FileOutcome
-    write_failed: bool = False
-    """The message was signed, but its output could not be written."""
-    signatures: list[dict[str, str]] = field(default_factory=list)
+    __slots__ = ("outcome", "signatures", "write_failed")
+
+    def __init__(self, outcome: FileOutcome) -> None:
+        self.outcome = outcome
+        self.write_failed = False  # the message was signed, but its output could not be written
+        self.signatures: list[dict[str, str]] = []
 
 
 def _sign_file(
     path: str,
-    target: Path | None,
+    target: str | None,
     options: SignOptions | None,
     setup_error: DkimtoolError | None,
     now: float,
@@ -369,7 +367,7 @@ def _sign_file(
     DESCRIBE fills in the signatures for --json (they are not sent back from workers
     otherwise: pickling every header costs the parent more than the rest of the result).
     """
-    outcome = FileOutcome(file=path, output=None if target is None else str(target))
+    outcome = FileOutcome(file=path, output=target)
     done = _Done(outcome)
     data = b""
     result: SignResult | None = None
@@ -479,7 +477,7 @@ def _sign_in_worker(item: tuple[str, str]) -> _Done | None:
     options, now, on_error, force, describe = _worker_setup
     path, target = item
     done, _, _ = _sign_file(
-        path, Path(target), options, None, now, on_error=on_error, force=force, describe=describe
+        path, target, options, None, now, on_error=on_error, force=force, describe=describe
     )
     if done.outcome.error is not None:
         done.outcome.error = _jobs.PortableError.of(done.outcome.error)

@@ -10,34 +10,46 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from dkimtool.core.errors import DkimtoolError, UsageError
 from dkimtool.core.fileio import STDIN, refuse_existing
 
 
-@dataclass(slots=True)
 class FileOutcome:
-    """What happened to one input: the data to report, or the error that stopped it."""
+    """What happened to one input: the data to report, or the error that stopped it.
 
-    file: str
-    output: str | None = None
-    error: DkimtoolError | None = None
-    warnings: list[str] = field(default_factory=list)
+    (A plain class: a dataclass costs more to create at import than sign spends per message.)
+    """
+
+    __slots__ = ("error", "file", "output", "warnings")
+
+    def __init__(
+        self,
+        file: str,
+        output: str | None = None,
+        error: DkimtoolError | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.file = file
+        self.output = output
+        self.error = error
+        self.warnings = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return f"FileOutcome(file={self.file!r}, output={self.output!r}, error={self.error!r})"
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def plan_outputs(inputs: Sequence[str], directory: Path, *, force: bool) -> list[Path]:
+def plan_outputs(inputs: Sequence[str], directory: str, *, force: bool) -> list[str]:
     """The output path for each input; UsageError (2) for clashes, CantCreateError (73)
     for existing outputs without FORCE. Nothing is written here."""
     if STDIN in inputs:
         raise UsageError("-o needs FILE arguments, not standard input")
-    outputs = [directory / Path(name).name for name in inputs]
-    seen: dict[Path, str] = {}
+    outputs = [os.path.join(directory, os.path.basename(name)) for name in inputs]
+    seen: dict[str, str] = {}
     for name, output in zip(inputs, outputs, strict=True):
         if output in seen:
             raise UsageError(
@@ -45,7 +57,7 @@ def plan_outputs(inputs: Sequence[str], directory: Path, *, force: bool) -> list
                 hint="sign them into different directories",
             )
         seen[output] = name
-    input_ids = {_identity(Path(name)) for name in inputs} - {None}
+    input_ids = {_identity(name) for name in inputs} - {None}
     for output in outputs:
         ident = _identity(output)
         if ident is not None and ident in input_ids:
@@ -55,7 +67,7 @@ def plan_outputs(inputs: Sequence[str], directory: Path, *, force: bool) -> list
     return outputs
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: str) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
     except OSError:

@@ -12,10 +12,14 @@ import errno
 import os
 import stat
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from dkimtool.core.errors import CantCreateError, NoInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 STDIN = "-"
 
@@ -33,10 +37,9 @@ def read_input(path: str) -> bytes:
         raise NoInputError(f"{path}: {exc.strerror or exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class KeyFileData:
+class KeyFileData(NamedTuple):
     data: bytes
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
 def read_key_file(path: str) -> KeyFileData:
@@ -46,7 +49,7 @@ def read_key_file(path: str) -> KeyFileData:
     is refused (NoInputError, 66); a key readable by group or others gives a warning.
     """
     if path == STDIN:
-        return KeyFileData(sys.stdin.buffer.read())
+        return KeyFileData(sys.stdin.buffer.read(), [])
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -59,7 +62,7 @@ def read_key_file(path: str) -> KeyFileData:
             raise NoInputError(
                 f"{path}: unsafe key file: writable by others", hint=f"chmod o-w {path}"
             )
-        parent = Path(path).resolve().parent
+        parent = os.path.dirname(os.path.realpath(path))
         parent_mode = os.stat(parent).st_mode
         if parent_mode & stat.S_IWOTH and not parent_mode & stat.S_ISVTX:
             raise NoInputError(
@@ -81,31 +84,31 @@ def read_key_file(path: str) -> KeyFileData:
         os.close(fd)
 
 
-def ensure_directory(path: Path) -> None:
+def ensure_directory(path: StrPath) -> None:
     """Create DIR and any missing parents, each 0700; CantCreateError (73) if that fails."""
-    if path.is_dir():
+    if os.path.isdir(path):
         return
     if os.path.lexists(path):
         raise CantCreateError(f"{path}: exists and is not a directory")
-    missing = [path]
-    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
-        missing.append(missing[-1].parent)
+    missing = [os.path.abspath(path)]
+    while not os.path.exists(parent := os.path.dirname(missing[-1])) and parent != missing[-1]:
+        missing.append(parent)
     try:
         for directory in reversed(missing):
-            directory.mkdir(mode=0o700)
+            os.mkdir(directory, mode=0o700)
             os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
     except OSError as exc:
         raise CantCreateError(f"{path}: cannot create directory: {exc.strerror or exc}") from None
 
 
-def _temporary_name(target: Path) -> str:
+def _temporary_name(target: StrPath) -> str:
     """A hidden name beside TARGET (plain string operations: this runs once per message)."""
     directory, name = os.path.split(target)
     return os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def write_atomic(
-    target: Path,
+    target: StrPath,
     data: bytes,
     *,
     mode: int = 0o600,
@@ -158,14 +161,14 @@ def write_atomic(
         raise
 
 
-def refuse_existing(targets: list[Path]) -> None:
+def refuse_existing(targets: Sequence[StrPath]) -> None:
     """Raise CantCreateError if any target exists (or is a symlink), before writing anything."""
     for target in targets:
         if os.path.lexists(target):
             raise CantCreateError(f"{target}: already exists", hint="use --force to overwrite")
 
 
-def fsync_directory(path: Path) -> None:
+def fsync_directory(path: StrPath) -> None:
     """Make the renames in PATH durable (once per batch, not per file)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -179,6 +182,6 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_quietly(path: str | Path) -> None:
+def _remove_quietly(path: StrPath) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -5,17 +5,16 @@ All private-key arithmetic happens inside OpenSSL through ``cryptography``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from dkimtool.core.errors import KeyFormatError, UsageError
+from dkimtool.core.tags import b64decode, b64encode
 
 KeyType: TypeAlias = Literal["rsa", "ed25519"]
 KeyFormat: TypeAlias = Literal["pkcs1", "pkcs8", "raw"]
@@ -29,8 +28,7 @@ ED25519_BITS = 256
 _BASE64_RE = re.compile(rb"[A-Za-z0-9+/]+={0,2}\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedKey:
+class LoadedKey(NamedTuple):
     """A key read from a file or DNS: the public half always, the private half when known."""
 
     public: PublicKey
@@ -86,7 +84,7 @@ def serialize_private(key: PrivateKey, key_format: KeyFormat) -> bytes:
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        return base64.b64encode(seed) + b"\n"
+        return binascii.b2a_base64(seed)
     if key_format == "pkcs1":
         if not isinstance(key, rsa.RSAPrivateKey):
             raise UsageError("--key-format pkcs1 is for RSA keys only", hint="use pkcs8 or raw")
@@ -107,7 +105,7 @@ def public_key_bytes(key: PublicKey) -> bytes:
 
 def p_value(key: PublicKey) -> str:
     """The base64 text of ``p=``."""
-    return base64.b64encode(public_key_bytes(key)).decode("ascii")
+    return b64encode(public_key_bytes(key))
 
 
 def public_key_from_record(key_type: str, p_bytes: bytes) -> PublicKey:
@@ -151,7 +149,7 @@ def _load_base64_form(blob: bytes) -> LoadedKey | None:
     if not _BASE64_RE.match(blob):
         return None
     try:
-        raw = base64.b64decode(blob, validate=True)
+        raw = b64decode(blob)
     except binascii.Error:
         return None
     if len(raw) == 32:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import re
@@ -11,7 +10,13 @@ from dataclasses import dataclass, field
 
 from dkimtool.core.errors import KeyFormatError, RecordFormatError, UsageError
 from dkimtool.core.keys import LoadedKey, p_value, public_key_from_record
-from dkimtool.core.tags import TagSyntaxError, parse_tag_list, split_colon_list, strip_fws
+from dkimtool.core.tags import (
+    TagSyntaxError,
+    b64decode,
+    parse_tag_list,
+    split_colon_list,
+    strip_fws,
+)
 
 MAX_STRING_BYTES = 255
 KNOWN_HASHES = ("sha1", "sha256")
@@ -213,7 +218,7 @@ def render_bind(
 @functools.lru_cache(maxsize=256)
 def _decode_public_key(key_type: str, p: str) -> LoadedKey:
     try:
-        raw = base64.b64decode(p, validate=True)
+        raw = b64decode(p)
     except binascii.Error:
         raise RecordFormatError("p= is not valid base64") from None
     try:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -21,7 +20,13 @@ from dkimtool.core.names import (
     normalize_domain,
     normalize_selector,
 )
-from dkimtool.core.tags import TagSyntaxError, parse_tag_list, split_colon_list, strip_fws
+from dkimtool.core.tags import (
+    TagSyntaxError,
+    b64decode,
+    parse_tag_list,
+    split_colon_list,
+    strip_fws,
+)
 
 FIELD_NAME = "DKIM-Signature"
 ALGORITHMS: dict[str, tuple[str, BodyHashName]] = {
@@ -41,26 +46,23 @@ class SignatureFormatError(InputError):
     """A DKIM-Signature that breaks RFC 6376 3.5; ``message`` is a short lower-case reason."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DkimSignature:
-    """A parsed, validated DKIM-Signature."""
+class DkimSignature(NamedTuple):
+    """A parsed, validated DKIM-Signature. (A NamedTuple: cheap to create at import.)"""
 
     algorithm: str
     key_type: str
     hash_name: BodyHashName
     signature: bytes
     b_text: str
-    """The b= value without folding white space (its first 8 characters are RFC 6008's
-    header.b)."""
+    # b_text: the b= value without folding white space (its first 8 characters are RFC 6008's
+    # header.b)
     body_hash: bytes
     header_canonicalization: Canonicalization
     body_canonicalization: Canonicalization
-    domain: str
-    """d= as A-labels (the case as written)."""
+    domain: str  # d= as A-labels (the case as written)
     selector: str
     signed_headers: tuple[str, ...]
-    identity: str
-    """i=, or ``@`` + d= when the tag is absent (RFC 6376 3.5)."""
+    identity: str  # i=, or "@" + d= when the tag is absent (RFC 6376 3.5)
     identity_domain: str
     identity_given: bool
     body_length: int | None
@@ -156,7 +158,7 @@ def _base64_tag(tags: dict[str, str], name: str) -> tuple[str, bytes]:
     if not _BASE64_RE.match(text):
         raise SignatureFormatError(f"tag {name}= is not valid base64")
     try:
-        return text, base64.b64decode(text, validate=True)
+        return text, b64decode(text)
     except binascii.Error:
         raise SignatureFormatError(f"tag {name}= is not valid base64") from None
 

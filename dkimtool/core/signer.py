@@ -7,10 +7,8 @@ they go (``SignResult.output_parts``).
 
 from __future__ import annotations
 
-import base64
 import functools
-from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from dkimtool.core.canonicalize import (
     BodyCanonicalizer,
@@ -37,6 +35,7 @@ from dkimtool.core.signature import (
     sign_digest,
     verify_digest,
 )
+from dkimtool.core.tags import b64encode
 
 Algorithm: TypeAlias = Literal["rsa-sha256", "ed25519-sha256", "rsa-sha1"]
 
@@ -82,53 +81,46 @@ SHA1_WARNING = "rsa-sha1 is obsolete (RFC 8301): most receivers treat it as unsi
 BODY_LENGTH_WARNING = "l= lets others append content to the signed message"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SigningKey:
+# NamedTuples rather than dataclasses: cheaper to create at import (see core/message.py).
+
+
+class SigningKey(NamedTuple):
     selector: str
-    key: LoadedKey
-    """Must hold the private key."""
+    key: LoadedKey  # must hold the private key
     algorithm: Algorithm
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SignOptions:
+class SignOptions(NamedTuple):
     domain: str
-    keys: tuple[SigningKey, ...]
-    """One signature each, all made in one pass over the body."""
+    keys: tuple[SigningKey, ...]  # one signature each, all made in one pass over the body
     header_canonicalization: Literal["simple", "relaxed"] = "relaxed"
     body_canonicalization: Literal["simple", "relaxed"] = "relaxed"
     headers: tuple[str, ...] | None = None
-    """Names to sign (None: DEFAULT_SIGNED_HEADERS); only those present are signed. From is
-    always signed."""
+    # headers: names to sign (None: DEFAULT_SIGNED_HEADERS); only those present are signed.
+    # From is always signed.
     oversign: tuple[str, ...] = DEFAULT_OVERSIGN
-    """Names listed in h= once more than they occur (once when absent)."""
-    identity: str | None = None
-    """i=: ``[local]@domain``, in d= or a subdomain of it."""
-    expire: int | None = None
-    """x= is t= plus this many seconds."""
-    body_length: bool = False
-    """Add l= (the whole canonical body length)."""
-    timestamp: int | None = None
-    """t=; None means now."""
+    # oversign: names listed in h= once more than they occur (once when absent)
+    identity: str | None = None  # i=: [local]@domain, in d= or a subdomain of it
+    expire: int | None = None  # x= is t= plus this many seconds
+    body_length: bool = False  # add l= (the whole canonical body length)
+    timestamp: int | None = None  # t=; None means now
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureInfo:
+class SignatureInfo(NamedTuple):
     domain: str
     selector: str
     algorithm: str
     field: bytes
-    """``DKIM-Signature: ...`` folded, in the message's line ending, ending with one."""
+    # field: "DKIM-Signature: ..." folded, in the message's line ending, ending with one
 
 
-@dataclass(frozen=True, slots=True)
-class SignResult:
+class SignResult(NamedTuple):
     insert_at: int
-    """Offset in the input where the new fields go: 0, or after a leading mbox From line."""
+    # insert_at: offset in the input where the new fields go: 0, or after a leading mbox From line
     fields: bytes
-    """All new DKIM-Signature fields, topmost first, in the message's own line ending."""
+    # fields: all new DKIM-Signature fields, topmost first, in the message's own line ending
     signatures: list[SignatureInfo]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
     def output_parts(self, data: bytes) -> tuple[memoryview, bytes, memoryview]:
         """``data[:insert_at]``, the new fields, ``data[insert_at:]``, without copying DATA."""
@@ -136,8 +128,7 @@ class SignResult:
         return view[: self.insert_at], self.fields, view[self.insert_at :]
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """One key, checked, with its names normalized."""
 
     selector: str
@@ -205,7 +196,7 @@ class Signer:
                 ("d", self._domain),
                 ("s", prepared.selector),
                 *common,
-                ("bh", base64.b64encode(body_hash).decode("ascii")),
+                ("bh", b64encode(body_hash)),
             ]
             # b= starts a line of its own: the signed field is these lines, b= and its value.
             head_lines = fold_field(tags, "")
@@ -220,7 +211,7 @@ class Signer:
                     " key's public half",
                     hint="the key file may be damaged",
                 )
-            b_lines = fold_field((), base64.b64encode(signature).decode("ascii"))[1:]
+            b_lines = fold_field((), b64encode(signature))[1:]
             lines = head_lines[:-1] + b_lines
             eol = message.eol.decode("ascii")
             text = eol.join(lines) + eol

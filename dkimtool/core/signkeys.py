@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dkimtool.core.errors import KeyFormatError, UsageError
 from dkimtool.core.keys import read_key
@@ -16,8 +16,7 @@ _FITS: dict[str, tuple[Algorithm, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     selector: str
     path: str
     algorithm: Algorithm | None  # None: from the key type

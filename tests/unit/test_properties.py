@@ -3,7 +3,6 @@ and agreement with dkimpy's canonicalization."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -102,7 +101,7 @@ def test_sign_then_verify_passes(setup: tuple[bytes, SignOptions]) -> None:
 @given(sign_setups(), st.binary(min_size=1, max_size=5).filter(lambda b: b.strip() != b""))
 def test_tampered_body_is_body_hash_failure(setup: tuple[bytes, SignOptions], extra: bytes) -> None:
     data, options = setup
-    options = dataclasses.replace(options, body_length=False)
+    options = options._replace(body_length=False)
     result = sign_message(data, options, now=NOW)
     assert _verify(result.fields + data + b"\nX" + extra) == [
         (AuthResult.FAIL, "body hash did not verify")
