@@ -131,12 +131,18 @@ def parse_fields(buf: bytes | bytearray, bounds: HeaderBounds) -> tuple[HeaderFi
     region = bytes(buf[start:stop])
     if b"\x00" in region:
         raise MessageFormatError("the header contains a NUL byte")
+    # Lines are split only when needed: when one can be too long, or the fast path gave up.
+    short = len(region) <= MAX_LINE_BYTES + 1
+    fields = _split_well_formed(buf, region, start) if short else None
+    if fields is not None:
+        return fields
     lines = region.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the region ends with a line break
     if lines and max(map(len, lines)) > MAX_LINE_BYTES + 1:
         _raise_long_line(lines)
-    fields = _split_well_formed(buf, region, start)
+    if not short:
+        fields = _split_well_formed(buf, region, start)
     return fields if fields is not None else _split_reporting_errors(buf, lines, start, stop)
 
 
@@ -201,9 +207,7 @@ def _field(
     buf: bytes | bytearray, name: bytes, start: int, content_end: int, end: int
 ) -> HeaderField:
     text = name.decode("ascii")
-    return HeaderField(
-        name=text, key=text.lower(), raw=bytes(buf[start:content_end]), start=start, end=end
-    )
+    return HeaderField(text, text.lower(), bytes(buf[start:content_end]), start, end)
 
 
 def _raise_long_line(lines: list[bytes]) -> None:

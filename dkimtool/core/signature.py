@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -99,11 +100,7 @@ class DkimSignature(NamedTuple):
         header_canon, body_canon = parse_canonicalization(tags.get("c", "simple"))
         domain = _name(tags["d"], "d")
         selector = _name(tags["s"], "s")
-        signed_headers = tuple(split_colon_list(tags["h"]))
-        if not all(_FIELD_NAME_RE.match(name) for name in signed_headers):
-            raise SignatureFormatError("invalid tag h=")
-        if "from" not in (name.lower() for name in signed_headers):
-            raise SignatureFormatError("h= does not include from")
+        signed_headers = _signed_headers(tags["h"])
         identity_given = "i" in tags
         identity = tags["i"] if identity_given else "@" + domain
         _, at, id_domain = identity.rpartition("@")
@@ -149,6 +146,16 @@ def parse_canonicalization(text: str) -> tuple[Canonicalization, Canonicalizatio
     if header_canon is None or body_canon is None:
         raise SignatureFormatError(f"unknown canonicalization c={text}")
     return header_canon, body_canon
+
+
+@functools.lru_cache(maxsize=256)  # a batch from one signer repeats the same h= value
+def _signed_headers(text: str) -> tuple[str, ...]:
+    names = tuple(split_colon_list(text))
+    if not all(_FIELD_NAME_RE.match(name) for name in names):
+        raise SignatureFormatError("invalid tag h=")
+    if "from" not in (name.lower() for name in names):
+        raise SignatureFormatError("h= does not include from")
+    return names
 
 
 def _base64_tag(tags: dict[str, str], name: str) -> tuple[str, bytes]:

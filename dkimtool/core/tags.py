@@ -47,6 +47,9 @@ def parse_tag_list(text: str) -> dict[str, str]:
     """
     if _BARE_BREAK_RE.search(text):
         raise TagSyntaxError("a CR or LF that is not folding white space")
+    # One scan of the whole text; only when it finds something is each value checked, to name
+    # the tag at fault.
+    check_values = _CONTROL_RE.search(text) is not None
     tags: dict[str, str] = {}
     specs = text.split(";")
     if specs and specs[-1].strip(_WSP_STRIP) == "":
@@ -62,7 +65,8 @@ def parse_tag_list(text: str) -> dict[str, str]:
         if name in tags:
             raise DuplicateTagError(f"duplicate tag {name}=")
         value = value.strip(_WSP_STRIP)
-        _check_value(name, value)
+        if check_values:
+            _check_value(name, value)
         tags[name] = value
     return tags
 
