@@ -120,7 +120,13 @@ class DkimtoolGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Report lines are buffered (_render.report_line): a closed pipe shows here,
+                # where it is handled, not at interpreter exit.
+                with contextlib.suppress(ValueError):  # already closed
+                    sys.stdout.flush()
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:

@@ -6,6 +6,7 @@ a message or from DNS are escaped so that no control character, CR or LF reaches
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from typing import Any
@@ -21,15 +22,31 @@ def printable(text: str) -> str:
 
 
 def error_line(message: str) -> None:
-    click.echo(f"dkimtool: error: {printable(message)}", err=True)
+    _to_stderr(f"dkimtool: error: {printable(message)}")
 
 
 def warning_line(message: str) -> None:
-    click.echo(f"dkimtool: warning: {printable(message)}", err=True)
+    _to_stderr(f"dkimtool: warning: {printable(message)}")
 
 
 def status_line(message: str) -> None:
-    click.echo(message, err=True)
+    _to_stderr(message)
+
+
+def _to_stderr(line: str) -> None:
+    # Report lines on stdout may still be buffered (report_line): out first, so that with
+    # 2>&1 every line stays in order.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    click.echo(line, err=True)
+
+
+def report_line(line: str) -> None:
+    """One line of a report on stdout, buffered (a batch prints thousands: no flush each).
+
+    The CLI flushes stdout when the command ends (dkimtool.cli), and before any stderr line.
+    """
+    sys.stdout.write(line + "\n")
 
 
 def emit_json(obj: Any) -> None:

@@ -158,6 +158,7 @@ def command(
         lookup_budget=2 * lookup_timeout,
     )
     several = len(inputs) > 1
+    quiet = _options.current_verbosity() < 0
     verdicts: list[AuthResult] = []
     first_error: DkimtoolError | None = None
     workers = _jobs.effective_jobs(jobs, len(inputs)) if several and jobs != 1 else 1
@@ -191,6 +192,7 @@ def command(
             as_json=as_json,
             authres=authres,
             authserv_id=authserv_id,
+            quiet=quiet,
         )
     if first_error is not None:
         raise click.exceptions.Exit(first_error.exit_code)
@@ -236,8 +238,8 @@ def _show(
     as_json: bool,
     authres: bool,
     authserv_id: str | None,
+    quiet: bool,
 ) -> None:
-    quiet = _options.current_verbosity() < 0
     for sig in report.signatures:
         for warning in sig.warnings:
             if not quiet:
@@ -255,4 +257,4 @@ def _show(
         return
     prefix = f"{file}: " if file else ""
     for line in report_lines(report):
-        click.echo(prefix + _render.printable(line))
+        _render.report_line(prefix + _render.printable(line))

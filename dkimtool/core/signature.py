@@ -12,7 +12,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from dkimtool.core.canonicalize import CANONICALIZATIONS, BodyHashName, Canonicalization
+from dkimtool.core.canonicalize import (
+    CANONICALIZATIONS,
+    BodyHashName,
+    Canonicalization,
+    new_hash,
+)
 from dkimtool.core.errors import InputError
 from dkimtool.core.keys import PrivateKey, PublicKey
 from dkimtool.core.names import (
@@ -249,13 +254,21 @@ def fold_field(tags: Sequence[tuple[str, str]], b_value: str) -> list[str]:
         line, rest = " " + rest[: MAX_LINE - 1], rest[MAX_LINE - 1 :]
 
 
+# Made once: these objects are immutable, and a batch would otherwise make them per message.
+_PKCS1 = padding.PKCS1v15()
+_PREHASHED: dict[str, utils.Prehashed] = {
+    "sha256": utils.Prehashed(hashes.SHA256()),
+    "sha1": utils.Prehashed(hashes.SHA1()),
+}
+
+
 def _prehashed(hash_name: BodyHashName) -> utils.Prehashed:
-    return utils.Prehashed(hashes.SHA256() if hash_name == "sha256" else hashes.SHA1())
+    return _PREHASHED[hash_name]
 
 
 def header_digest(data: bytes, hash_name: BodyHashName) -> bytes:
     """The hash of the canonical header data (the DKIM-Signature last, b= empty)."""
-    digest = hashes.Hash(hashes.SHA256() if hash_name == "sha256" else hashes.SHA1())
+    digest = new_hash(hash_name)
     digest.update(data)
     return digest.finalize()
 
@@ -263,7 +276,7 @@ def header_digest(data: bytes, hash_name: BodyHashName) -> bytes:
 def sign_digest(key: PrivateKey, digest: bytes, hash_name: BodyHashName) -> bytes:
     """RSASSA-PKCS1-v1_5 over DIGEST, or Ed25519 over it (RFC 8463 signs the SHA-256 digest)."""
     if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(digest, padding.PKCS1v15(), _prehashed(hash_name))
+        return key.sign(digest, _PKCS1, _prehashed(hash_name))
     return key.sign(digest)
 
 
@@ -271,7 +284,7 @@ def verify_digest(key: PublicKey, signature: bytes, digest: bytes, hash_name: Bo
     """True if SIGNATURE is KEY's signature of DIGEST (see ``sign_digest``)."""
     try:
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, digest, padding.PKCS1v15(), _prehashed(hash_name))
+            key.verify(signature, digest, _PKCS1, _prehashed(hash_name))
         else:
             key.verify(signature, digest)
     except InvalidSignature:

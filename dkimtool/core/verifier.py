@@ -340,11 +340,11 @@ class _Run:
             key = record.public_key()
         except RecordFormatError as exc:
             raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
-        facts["key_bits"] = key.bits
-        if key.key_type == "rsa" and key.bits < self.policy.min_key_bits:
+        facts["key_bits"] = bits = key.bits
+        if bits < self.policy.min_key_bits and key.key_type == "rsa":
             raise _Outcome(
                 AuthResult.POLICY,
-                f"key too small ({key.bits} bits < {self.policy.min_key_bits})",
+                f"key too small ({bits} bits < {self.policy.min_key_bits})",
             )
         body_hash = self.body_hashes[(sig.body_canonicalization, sig.hash_name, sig.body_length)]
         if body_hash.digest() != sig.body_hash:

@@ -40,6 +40,30 @@ def test_read_input_file_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert fileio.read_input("-") == b"from stdin\x00"
 
 
+def test_read_input_sizes_and_non_regular_files(tmp_path: Path) -> None:
+    """read_input reads with one read() when fstat's size is right; every other case (empty,
+    a pipe with no size, a file larger than one read) must still give the whole input."""
+    for size in (0, 1, 4095, 4096, (1 << 20) + 3):
+        path = tmp_path / f"f{size}"
+        data = os.urandom(size)
+        path.write_bytes(data)
+        assert fileio.read_input(str(path)) == data
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    payload = b"x" * 200_000  # more than a pipe buffer: several reads
+    pid = os.fork()
+    if pid == 0:  # the writer
+        try:
+            with open(fifo, "wb") as writer:
+                writer.write(payload)
+        finally:
+            os._exit(0)
+    try:
+        assert fileio.read_input(str(fifo)) == payload
+    finally:
+        os.waitpid(pid, 0)
+
+
 @pytest.mark.parametrize("reader", [fileio.read_input, fileio.read_key_file])
 def test_unreadable_inputs_are_66(reader: Callable[[str], object], tmp_path: Path) -> None:
     for path, message in [(tmp_path / "missing", "No such file"), (tmp_path, "directory")]:
