@@ -13,6 +13,7 @@ Bodies that end with a line break agree everywhere.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol, TypeAlias
@@ -68,23 +69,30 @@ def canonicalize_header(raw: bytes, canonicalization: Canonicalization) -> bytes
 
 
 def select_fields(
-    fields: Sequence[HeaderField], names: Iterable[str], *, exclude: HeaderField | None = None
+    fields: Sequence[HeaderField], names: Sequence[str], *, exclude: HeaderField | None = None
 ) -> list[HeaderField]:
     """The instances that h= NAMES covers (RFC 6376 5.4.2).
 
     Each name takes the bottom-most instance not yet taken; a name with no instance left takes
     nothing (that is how oversigning works). EXCLUDE, the signature being verified, is skipped.
     """
+    keys, wanted = _lowered(tuple(names))
     stacks: dict[str, list[HeaderField]] = {}
     for field in fields:
-        if field is not exclude:
+        if field.key in wanted and field is not exclude:
             stacks.setdefault(field.key, []).append(field)
     chosen = []
-    for name in names:
-        stack = stacks.get(name.lower())
+    for key in keys:
+        stack = stacks.get(key)
         if stack:
             chosen.append(stack.pop())
     return chosen
+
+
+@functools.lru_cache(maxsize=256)  # h= lists repeat across a batch
+def _lowered(names: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    keys = tuple(name.lower() for name in names)
+    return keys, frozenset(keys)
 
 
 def header_hash_input(fields: Sequence[HeaderField], canonicalization: Canonicalization) -> bytes:

@@ -150,7 +150,7 @@ def _load_base64_form(blob: bytes) -> LoadedKey | None:
         return None
     try:
         raw = b64decode(blob)
-    except binascii.Error:
+    except ValueError:
         return None
     if len(raw) == 32:
         return _from_seed(raw)

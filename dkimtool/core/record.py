@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import functools
 import re
 import unicodedata
@@ -220,7 +219,7 @@ def render_bind(
 def _decode_public_key(key_type: str, p: str) -> LoadedKey:
     try:
         raw = b64decode(p)
-    except binascii.Error:
+    except ValueError:
         raise RecordFormatError("p= is not valid base64") from None
     try:
         return LoadedKey(public=public_key_from_record(key_type, raw))

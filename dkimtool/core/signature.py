@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import functools
 import re
 from collections.abc import Sequence
@@ -43,7 +42,6 @@ ALGORITHMS: dict[str, tuple[str, BodyHashName]] = {
 REQUIRED_TAGS = ("v", "a", "b", "bh", "d", "h", "s")
 MAX_LINE = 78
 _FIELD_NAME_RE = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
-_BASE64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 _WSP = " \t\r\n"
 _CANONICALIZATIONS: dict[str, Canonicalization] = {name: name for name in CANONICALIZATIONS}
 
@@ -167,11 +165,9 @@ def _base64_tag(tags: dict[str, str], name: str) -> tuple[str, bytes]:
     text = strip_fws(tags[name])
     if not text:
         raise SignatureFormatError(f"tag {name}= is empty")
-    if not _BASE64_RE.match(text):
-        raise SignatureFormatError(f"tag {name}= is not valid base64")
     try:
         return text, b64decode(text)
-    except binascii.Error:
+    except ValueError:
         raise SignatureFormatError(f"tag {name}= is not valid base64") from None
 
 

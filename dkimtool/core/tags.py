@@ -7,8 +7,6 @@ import re
 
 from dkimtool.core.errors import InputError
 
-TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
 # Control characters other than the WSP and line breaks of FWS.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
@@ -22,7 +20,8 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode(text: str | bytes) -> bytes:
-    """Strict base64: only the alphabet and correct padding, else binascii.Error."""
+    """Strict base64: only the alphabet and correct padding, else ValueError (binascii.Error,
+    or plain ValueError for a str that is not ASCII)."""
     return binascii.a2b_base64(text, strict_mode=True)
 
 
@@ -60,7 +59,8 @@ def parse_tag_list(text: str) -> dict[str, str]:
         if not eq:
             shown = spec.strip(_WSP_STRIP) or "(empty)"
             raise TagSyntaxError(f"malformed tag specification {shown!r}: no '='")
-        if not TAG_NAME_RE.match(name):
+        # tag-name = ALPHA *ALNUMPUNC (ALPHA / DIGIT / "_"), with str methods: this runs per tag.
+        if not (name.isascii() and name.isidentifier() and name[0] != "_"):
             raise TagSyntaxError(f"malformed tag name {name!r}")
         if name in tags:
             raise DuplicateTagError(f"duplicate tag {name}=")
@@ -73,7 +73,8 @@ def parse_tag_list(text: str) -> dict[str, str]:
 
 def strip_fws(value: str) -> str:
     """Remove all folding white space from a value (base64 in b=, bh=, p=)."""
-    return _WHITESPACE_RE.sub("", value)
+    # Four C-level passes: several times faster than one regex on a folded b= value.
+    return value.replace(" ", "").replace("\t", "").replace("\r", "").replace("\n", "")
 
 
 def split_colon_list(value: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,3 +77,39 @@ _values = st.from_regex(r"[!-:<-~]([ !-:<-~]{0,20}[!-:<-~])?", fullmatch=True) |
 def test_format_then_parse_round_trips(tags: dict[str, str], separator: str) -> None:
     text = separator.join(f"{name}={value}" for name, value in tags.items())
     assert parse_tag_list(text) == tags
+
+
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # RFC 6376 3.2 tag-name, as a regex
+
+
+@given(st.text(max_size=6) | st.from_regex(r"[A-Za-z_0-9]{1,4}", fullmatch=True))
+def test_tag_names_are_exactly_rfc_6376_tag_names(name: str) -> None:
+    """parse_tag_list checks names with str methods (faster): the same set as the grammar,
+    no leading digit or "_", nothing outside ASCII (str.isidentifier alone allows both)."""
+    text = f"{name}=x"
+    valid = _TAG_NAME.match(name.strip(" \t")) is not None
+    if ";" in name or "=" in name or "\r" in name or "\n" in name:
+        return  # other rules apply first
+    if valid:
+        assert parse_tag_list(text) == {name.strip(" \t"): "x"}
+    else:
+        with pytest.raises(TagSyntaxError):
+            parse_tag_list(text)
+
+
+def test_strip_fws_removes_only_folding_white_space() -> None:
+    assert strip_fws(" a\r\n\tb c\n d\t") == "abcd"
+    assert strip_fws("a\x0bb\u00a0c") == "a\x0bb\u00a0c"  # not FWS: left for base64 to refuse
+
+
+@given(st.text(alphabet="ab \t\r\n;=", max_size=30))
+def test_line_break_rule_matches_the_grammar(text: str) -> None:
+    """Bare CR or LF (not FWS) is refused: the quick count and the regex agree."""
+    bare = re.search(r"\r(?!\n)|\n(?![ \t]|\Z)", text) is not None
+    try:
+        parse_tag_list(text)
+    except TagSyntaxError as exc:
+        if bare:
+            assert "not folding white space" in str(exc)
+        return
+    assert not bare
