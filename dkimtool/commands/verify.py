@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from dkimtool.commands import _common, _dnsopts, _jobs, _options, _render
-from dkimtool.core.authres import add_authres
 from dkimtool.core.errors import EX_NEGATIVE, EX_OK, EX_TEMPFAIL, DkimtoolError
 from dkimtool.core.fileio import STDIN, read_input
 from dkimtool.core.keysource import TxtSource, make_source, resolve_dns_settings
@@ -245,6 +244,8 @@ def _show(
             if not quiet:
                 _render.warning_line(f"{file}: {warning}" if file else warning)
     if authres:
+        from dkimtool.core.authres import add_authres  # only for --authres
+
         _render.write_stdout_bytes(add_authres(data, report, authserv_id or _default_authserv_id()))
         return
     if as_json:

@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dkimtool.core.canonicalize import (
     BodyCanonicalizer,
@@ -63,8 +63,7 @@ class TxtSource(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VerifyPolicy:
+class VerifyPolicy(NamedTuple):
     min_key_bits: int = 1024
     allow_sha1: bool = False
     require_domain: str | None = None
@@ -72,8 +71,8 @@ class VerifyPolicy:
     max_signatures: int = 10
     clock_skew: int = 300
     lookup_budget: float | None = None
-    """Total seconds of DNS for one message; once spent, the remaining lookups are
-    temperrors."""
+    # lookup_budget: total seconds of DNS for one message; once spent, the remaining lookups
+    # are temperrors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,10 +102,8 @@ class SignatureResult:
     """False for the signatures past ``max_signatures`` (neutral, "not evaluated")."""
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    result: AuthResult
-    """The overall verdict."""
+class VerifyReport(NamedTuple):
+    result: AuthResult  # the overall verdict
     signatures: list[SignatureResult]
 
 
