@@ -42,7 +42,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from dkimtool.core.errors import DnsNotFound, DnsTempError
-from dkimtool.core.keysource import DEFAULT_TIMEOUT
+from dkimtool.core.keysource import DEFAULT_TIMEOUT, TxtAnswer, TxtLookup
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -164,24 +164,8 @@ def system_nameservers() -> list[Nameserver]:
 
 
 # --------------------------------------------------------------------------------------------
-# Answers and the lookup protocol
+# Transports (TxtAnswer and TxtLookup are in dkimtool.core.keysource, re-exported here)
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TxtAnswer:
-    """The TXT records at a name (after CNAMEs), each RR's character-strings joined, as bytes."""
-
-    name: str  # the name asked
-    records: list[bytes]
-    cname_chain: list[str]  # CNAME targets followed, in order, without the final dot
-    authenticated: bool | None  # AD seen on every answer (DNSSEC secure); None: not asked
-
-
-class TxtLookup(Protocol):
-    """Anything that answers TXT lookups the way DnsResolver does (e.g. --dns-file)."""
-
-    def lookup_txt(self, name: str) -> TxtAnswer: ...
 
 
 class Transport(Protocol):

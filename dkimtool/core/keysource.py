@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from dkimtool.core.errors import UsageError
 
 if TYPE_CHECKING:
     from dkimtool.core.config import DkimConfig
-    from dkimtool.core.dns import Nameserver, TxtAnswer
+    from dkimtool.core.dns import Nameserver
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds for one key lookup, retries and TCP fallback included (--timeout, DNSTimeout)."""
+
+
+# TxtAnswer and TxtLookup live here, not in dkimtool.core.dns (which re-exports them), so
+# that --dns-file (dkimtool.core.zonefile) can build answers without importing dnspython.
+@dataclass(frozen=True, slots=True)
+class TxtAnswer:
+    """The TXT records at a name (after CNAMEs), each RR's character-strings joined, as bytes."""
+
+    name: str  # the name asked
+    records: list[bytes]
+    cname_chain: list[str]  # CNAME targets followed, in order, without the final dot
+    authenticated: bool | None  # AD seen on every answer (DNSSEC secure); None: not asked
+
+
+class TxtLookup(Protocol):
+    """Anything that answers TXT lookups the way DnsResolver does (e.g. --dns-file)."""
+
+    def lookup_txt(self, name: str) -> TxtAnswer: ...
 
 
 class TxtSource(Protocol):
@@ -20,6 +39,8 @@ class TxtSource(Protocol):
 
 
 def parse_nameservers(values: Sequence[str]) -> list[Nameserver]:
+    if not values:
+        return []  # without importing dnspython: --dns-file runs never need it
     from dkimtool.core.dns import parse_nameserver
 
     servers = []
