@@ -18,6 +18,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def printable(text: str) -> str:
     """Escape control characters (CR, LF, ESC...) as \\xNN."""
+    if text.isascii() and text.isprintable():  # the usual line: nothing to escape
+        return text
     return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 

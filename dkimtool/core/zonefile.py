@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dkimtool.core.errors import DnsNotFound, RecordFormatError
@@ -607,18 +606,14 @@ def parse_zone_fragment(text: str, source: str) -> list[tuple[str, str, list[byt
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Names:
-    txt: dict[str, list[bytes]] = field(default_factory=dict)
-    cname: dict[str, str] = field(default_factory=dict)
-
-
 class ZoneFileSource:
     """A TXT source over one or more zone-file fragments (the ``--dns-file`` option)."""
 
     def __init__(self, paths: Sequence[str]) -> None:
         self.paths = list(paths)
-        self._names = _Names()
+        self._txt: dict[str, list[bytes]] = {}
+        self._cname: dict[str, str] = {}
+        self._answers: dict[str, TxtAnswer] = {}
         for path in self.paths:
             data = read_input(path)
             try:
@@ -627,9 +622,9 @@ class ZoneFileSource:
                 raise RecordFormatError(f"--dns-file {path}: not UTF-8 text") from None
             for owner, rdtype, values in parse_zone_fragment(text, path):
                 if rdtype == "TXT":
-                    self._names.txt.setdefault(owner, []).extend(values)
+                    self._txt.setdefault(owner, []).extend(values)
                 else:
-                    self._names.cname[owner] = values[0].decode()
+                    self._cname[owner] = values[0].decode()
 
     def _candidates(self, name: str) -> list[str]:
         """The file keys that can stand for NAME: absolute, or relative to its domain."""
@@ -641,19 +636,27 @@ class ZoneFileSource:
         return keys
 
     def lookup_txt(self, name: str) -> TxtAnswer:
+        """The records at NAME (after CNAMEs); DnsNotFound. Answers are kept: a batch asks
+        for the same few names again and again (callers do not change them)."""
+        answer = self._answers.get(name)
+        if answer is None:
+            answer = self._answers[name] = self._resolve(name)
+        return answer
+
+    def _resolve(self, name: str) -> TxtAnswer:
         chain: list[str] = []
         current = name
         for _ in range(8):
             for key in self._candidates(current):
-                if key in self._names.txt:
+                if key in self._txt:
                     return TxtAnswer(
                         name=name,
-                        records=list(self._names.txt[key]),
+                        records=list(self._txt[key]),
                         cname_chain=chain,
                         authenticated=None,
                     )
-                if key in self._names.cname:
-                    target = self._names.cname[key]
+                if key in self._cname:
+                    target = self._cname[key]
                     current = target if target.endswith(".") else f"{target}.{_domain_of(current)}"
                     chain.append(current.rstrip("."))
                     break
