@@ -171,7 +171,7 @@ def _output_mode(path: str) -> int:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@_options.input_files_argument
 @_options.domain_option("The signing domain (d=). [required, or Domain in -x]")
 @_options.selector_option(
     "Selector; repeat -s/-k pairs for several signatures (e.g. RSA + Ed25519).", multiple=True

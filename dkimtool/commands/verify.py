@@ -75,7 +75,7 @@ def _default_authserv_id() -> str:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@_options.input_files_argument
 @_dnsopts.dns_options
 @_options.config_option("Read Nameservers, DNSTimeout, MinimumKeyBits from this file.")
 @click.option(

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import pty
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,3 +310,47 @@ def test_header_line_over_998_bytes_still_gets_signed_and_verified(tmp_path: Pat
         cli, ["verify", "--dns-file", str(tmp_path / "s.txt")], input=signed.stdout_bytes
     )
     assert verified.exit_code == 0 and verified.stdout.startswith("pass"), verified.stdout
+
+
+def test_directory_or_unreadable_file_among_several_is_66_for_that_file(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """FILE arguments are checked when read, not by click before the batch starts: a
+    directory (or, below, an unreadable file) gets one error line, exit 66 (the contract's "an
+    input file ... cannot be read"), and the other files are still verified or signed."""
+    good = tmp_path / "good.eml"
+    good.write_bytes(invoke(*keys.sign_args(), input=GOOD)[1])
+    folder = tmp_path / "folder.eml"
+    folder.mkdir()
+    code, out, err = invoke("verify", "--dns-file", str(keys.zone), str(folder), str(good))
+    assert code == 66
+    assert out.decode() == f"{good}: pass d={DOMAIN} s=mail a=ed25519-sha256\n"
+    assert f"{folder}: is a directory" in _error_line(err)
+    plain = tmp_path / "plain.eml"
+    plain.write_bytes(GOOD)
+    code, _, err = invoke(*keys.sign_args(), "-o", str(tmp_path / "out"), str(folder), str(plain))
+    assert code == 66
+    assert f"{folder}: is a directory" in _error_line(err)
+    assert (tmp_path / "out" / "plain.eml").read_bytes().startswith(b"DKIM-Signature:")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_unreadable_file_is_66_not_a_usage_error(keys: Keys) -> None:
+    shared = Path(tempfile.mkdtemp())  # pytest's tmp_path sits under a 0700 directory
+    try:
+        shared.chmod(0o755)
+        zone = shared / "zone.txt"
+        zone.write_bytes(keys.zone.read_bytes())
+        zone.chmod(0o644)
+        secret = shared / "secret.eml"
+        secret.write_bytes(GOOD)
+        secret.chmod(0o600)  # root's: nobody cannot read it
+        os.seteuid(pwd.getpwnam("nobody").pw_uid)  # the real uid stays root: restored below
+        try:
+            code, out, err = invoke("verify", "--dns-file", str(zone), str(secret))
+        finally:
+            os.seteuid(0)
+    finally:
+        shutil.rmtree(shared)
+    assert (code, out) == (66, b"")
+    assert f"{secret}: Permission denied" in _error_line(err)
