@@ -10,7 +10,6 @@ import re
 from typing import Literal, NamedTuple, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from dkimtool.core.errors import KeyFormatError, UsageError
@@ -76,6 +75,8 @@ def default_key_format(key_type: KeyType) -> KeyFormat:
 
 def serialize_private(key: PrivateKey, key_format: KeyFormat) -> bytes:
     """Encode a private key: PEM PKCS#1 (RSA), PEM PKCS#8, or dkimpy's raw base64 Ed25519 seed."""
+    from cryptography.hazmat.primitives import serialization  # not on verify's path
+
     if key_format == "raw":
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise UsageError("--key-format raw is for Ed25519 keys only")
@@ -96,6 +97,8 @@ def serialize_private(key: PrivateKey, key_format: KeyFormat) -> bytes:
 
 def public_key_bytes(key: PublicKey) -> bytes:
     """The bytes behind ``p=``: DER SubjectPublicKeyInfo for RSA, the raw 32 bytes for Ed25519."""
+    from cryptography.hazmat.primitives import serialization  # not on verify's path
+
     if isinstance(key, rsa.RSAPublicKey):
         return key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -121,12 +124,30 @@ def public_key_from_record(key_type: str, p_bytes: bytes) -> PublicKey:
     if key_type != "rsa":
         raise KeyFormatError(f"unknown key type k={key_type}")
     try:
-        key = serialization.load_der_public_key(p_bytes)
+        key = _load_der_public_key(p_bytes)
     except (ValueError, UnsupportedAlgorithm):
         raise KeyFormatError("p= is not a valid RSA public key") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise KeyFormatError("k=rsa but p= holds a different kind of key")
     return key
+
+
+def _load_der_public_key(data: bytes) -> object:
+    """cryptography's ``serialization.load_der_public_key``, without importing serialization.
+
+    That public name is an alias of this function of cryptography's Rust binding; importing
+    the serialization package also loads its SSH key code, about 5 ms of every ``verify``
+    start (keys from DNS are the only keys verify loads). Should a cryptography release move
+    the binding, the public name is used.
+    """
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        return rust_openssl.keys.load_der_public_key(data)
+    except (ImportError, AttributeError):
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        return load_der_public_key(data)
 
 
 def _from_seed(seed: bytes) -> LoadedKey:
@@ -170,6 +191,8 @@ def load_key(data: bytes, *, skip_rsa_validation: bool = False) -> LoadedKey:
     ``skip_rsa_validation`` skips OpenSSL's costly RSA consistency check; only the sign path
     uses it, because it verifies every signature it makes before writing it.
     """
+    from cryptography.hazmat.primitives import serialization  # not on verify's path
+
     text = data.strip()
     if not text:
         raise KeyFormatError("the key file is empty")

@@ -185,10 +185,15 @@ class _Run:
         self.now = now
         self.monotonic = monotonic
         self.dns_spent = 0.0
-        self.from_count = len(message.named("from"))
         self.body_hashes: dict[tuple[Canonicalization, BodyHashName, int | None], BodyHash] = {}
         self.body_totals: dict[Canonicalization, int] = {}
-        self.fields = message.named("dkim-signature")
+        self.from_count = 0
+        self.fields: list[HeaderField] = []
+        for header_field in message.fields:  # one pass for both (this runs per message)
+            if header_field.key == "from":
+                self.from_count += 1
+            elif header_field.key == "dkim-signature":
+                self.fields.append(header_field)
         self.evaluated = self.fields[: max(policy.max_signatures, 0)]
         self.parsed: list[DkimSignature | SignatureResult] = [
             self.parse(index, f) for index, f in enumerate(self.evaluated)
@@ -207,18 +212,13 @@ class _Run:
         self, signatures: list[DkimSignature]
     ) -> dict[Canonicalization, BodyCanonicalizer]:
         """One canonicalizer per body canonicalization, one hash per (hash, l=)."""
-        wanted: dict[Canonicalization, dict[tuple[BodyHashName, int | None], BodyHash]] = {}
+        wanted: dict[Canonicalization, list[BodyHash]] = {}
         for sig in signatures:
-            per_canon = wanted.setdefault(sig.body_canonicalization, {})
-            key = (sig.hash_name, sig.body_length)
-            if key not in per_canon:
-                per_canon[key] = BodyHash(sig.hash_name, sig.body_length)
-        for canon, hashes in wanted.items():
-            for (hash_name, limit), body_hash in hashes.items():
-                self.body_hashes[(canon, hash_name, limit)] = body_hash
-        return {
-            canon: BodyCanonicalizer(canon, hashes.values()) for canon, hashes in wanted.items()
-        }
+            key = (sig.body_canonicalization, sig.hash_name, sig.body_length)
+            if key not in self.body_hashes:
+                body_hash = self.body_hashes[key] = BodyHash(sig.hash_name, sig.body_length)
+                wanted.setdefault(sig.body_canonicalization, []).append(body_hash)
+        return {canon: BodyCanonicalizer(canon, hashes) for canon, hashes in wanted.items()}
 
     def hash_body(self, chunk: bytes | bytearray | memoryview) -> None:
         for canonicalizer in self.canonicalizers.values():

@@ -92,3 +92,11 @@ def test_sign_run_imports_neither_dns_nor_dkimpy(tmp_path: Path) -> None:
     assert done.stdout.startswith(b"DKIM-Signature:")
     top = set(json.loads(done.stderr.decode().strip().splitlines()[-1].replace("'", '"')))
     assert not top & {"dns", "dkim"}
+
+
+def test_verify_path_leaves_key_serialization_unloaded() -> None:
+    """verify loads keys from DNS only; cryptography's serialization package (with its SSH
+    key code, ~5 ms) is for key files: sign, genkey, testkey -k."""
+    modules = loaded_modules("verify")
+    assert "cryptography.hazmat.primitives.serialization" not in modules
+    assert "dkimtool.core.keys" in modules  # the probe did load the key code

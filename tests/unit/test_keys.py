@@ -242,3 +242,25 @@ def test_read_key_warns_about_readable_keys(tmp_path: Path) -> None:
     path.chmod(0o600)
     _, warnings = keys.read_key(str(path))
     assert warnings == []
+
+
+def test_record_keys_load_like_cryptographys_public_loader() -> None:
+    """public_key_from_record takes cryptography's DER loader from its binding (to keep the
+    serialization package off verify's start-up): it must accept and refuse exactly what
+    serialization.load_der_public_key does, SubjectPublicKeyInfo and bare PKCS#1 alike."""
+    public = pooled_rsa_key(2048).public_key()
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pkcs1 = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    for der in (spki, pkcs1):
+        loaded = keys.public_key_from_record("rsa", der)
+        reference = serialization.load_der_public_key(der)
+        assert isinstance(loaded, rsa.RSAPublicKey) and isinstance(reference, rsa.RSAPublicKey)
+        assert loaded.public_numbers() == reference.public_numbers()
+    for damaged in (spki[:-1], spki[1:], b"", b"\x30\x00", spki[:30] + b"\x00" + spki[31:]):
+        try:
+            serialization.load_der_public_key(damaged)
+        except ValueError:
+            with pytest.raises(KeyFormatError):
+                keys.public_key_from_record("rsa", damaged)
