@@ -39,16 +39,34 @@ def _check_value(name: str, value: str) -> None:
         raise TagSyntaxError(f"tag {name}= has an invalid character {bad.group()!r}")
 
 
+def _plain_ascii(text: str) -> bool:
+    """True if TEXT is printable ASCII apart from folding white space: no control character,
+    no CR or LF but in FWS. A quick test (str methods, several times faster than the two
+    regexes) that may say False for text that is fine; it never says True for text that is not.
+
+    Each CRLF/LF + WSP becomes "_", never white space, so that removals cannot join what is
+    left into a new fold: whatever CR or LF survives, tabs aside, is not printable.
+    """
+    if not text.isascii():
+        return False
+    rest = text.replace("\r\n ", "_").replace("\r\n\t", "_").replace("\n ", "_")
+    rest = rest.replace("\n\t", "_").replace("\t", "_")
+    if rest.endswith("\n"):  # a final line break is allowed too
+        rest = rest[:-2] if rest.endswith("\r\n") else rest[:-1]
+    return rest.isprintable()
+
+
 def parse_tag_list(text: str) -> dict[str, str]:
     """Parse ``tag=value; ...`` into an ordered dict; values keep inner FWS as given.
 
     Raises TagSyntaxError for a malformed spec and DuplicateTagError for a repeated tag.
     """
-    if _BARE_BREAK_RE.search(text):
-        raise TagSyntaxError("a CR or LF that is not folding white space")
-    # One scan of the whole text; only when it finds something is each value checked, to name
-    # the tag at fault.
-    check_values = _CONTROL_RE.search(text) is not None
+    check_values = False
+    if not _plain_ascii(text):  # rare: the regexes decide, and name what is wrong
+        if _BARE_BREAK_RE.search(text):
+            raise TagSyntaxError("a CR or LF that is not folding white space")
+        # Only when the text has a control character is each value checked, to name the tag.
+        check_values = _CONTROL_RE.search(text) is not None
     tags: dict[str, str] = {}
     specs = text.split(";")
     if specs and specs[-1].strip(_WSP_STRIP) == "":
