@@ -97,8 +97,36 @@ def _lowered(names: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
 
 def header_hash_input(fields: Sequence[HeaderField], canonicalization: Canonicalization) -> bytes:
     """The canonical header fields, concatenated in the order given."""
-    canon = relaxed_header if canonicalization == "relaxed" else simple_header
-    return b"".join([canon(field.raw) for field in fields])
+    return canonical_headers([field.raw for field in fields], canonicalization)
+
+
+def canonical_headers(raws: Sequence[bytes], canonicalization: Canonicalization) -> bytes:
+    """Several raw fields canonicalized and concatenated, each ending with CRLF."""
+    if canonicalization != "relaxed":
+        return b"".join([simple_header(raw) for raw in raws])
+    # relaxed_header for all of them at once: the values are joined with NUL (which a parsed
+    # header never holds) so that unfolding and white-space collapsing run once, not per field.
+    names = []
+    values = []
+    for raw in raws:
+        name, _, value = raw.partition(b":")
+        names.append(name)
+        values.append(value)
+    joined = b"\x00".join(values)
+    if joined.count(b"\x00") != len(values) - 1:  # a NUL after all: one field at a time
+        return b"".join([relaxed_header(raw) for raw in raws])
+    if b"\n" in joined:
+        joined = joined.replace(_CRLF, b"").replace(b"\n", b"")
+    if b"\t" in joined:
+        joined = joined.translate(_TAB_TO_SPACE)
+    if b"  " in joined:
+        joined = _WSP_RUN_RE.sub(b" ", joined)
+    return b"".join(
+        [
+            name.rstrip(b" \t").lower() + b":" + value.strip(b" ") + _CRLF
+            for name, value in zip(names, joined.split(b"\x00"), strict=True)
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ from dkimtool.core.canonicalize import (
     BodyHash,
     BodyHashName,
     Canonicalization,
-    canonicalize_header,
-    header_hash_input,
+    canonical_headers,
     select_fields,
 )
 from dkimtool.core.errors import DnsNotFound, DnsTempError, RecordFormatError
@@ -348,8 +347,9 @@ class _Run:
             raise _Outcome(AuthResult.FAIL, "body hash did not verify")
         canon = sig.header_canonicalization
         chosen = select_fields(self.message.fields, sig.signed_headers, exclude=sig_field)
-        data = header_hash_input(chosen, canon)
-        data += canonicalize_header(strip_b_value(sig_field.raw), canon)[:-2]
+        raws = [header_field.raw for header_field in chosen]
+        raws.append(strip_b_value(sig_field.raw))  # last, b= empty, without its CRLF
+        data = canonical_headers(raws, canon)[:-2]
         digest = header_digest(data, sig.hash_name)
         if not verify_digest(key.public, sig.signature, digest, sig.hash_name):
             raise _Outcome(AuthResult.FAIL, "signature did not verify")
