@@ -76,6 +76,11 @@ class VerifyPolicy(NamedTuple):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignatureResult:
+    """One signature's verdict: an RFC 8601 result word, a reason, and what the signature said.
+
+    (Written out, this docstring also spares dataclass() an inspect.signature() at import.)
+    """
+
     result: AuthResult
     reason: str
     """Empty for pass; otherwise short and lower-case. Values from the message or DNS are
