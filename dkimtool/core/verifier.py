@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -293,7 +294,7 @@ class _Run:
                 outcomes.append(outcome)
         raise outcomes[0]
 
-    def _key_records(self, sig: DkimSignature) -> list[str]:
+    def _key_records(self, sig: DkimSignature) -> tuple[str, ...]:
         budget = self.policy.lookup_budget
         if budget is not None and self.dns_spent >= budget:
             raise _Outcome(AuthResult.TEMPERROR, "dns lookup time budget spent")
@@ -306,8 +307,7 @@ class _Run:
             raise _Outcome(AuthResult.PERMERROR, "no key record") from None
         finally:
             self.dns_spent += self.monotonic() - started
-        texts = [record.decode("utf-8", "replace") for record in answer.records]
-        records = [text for text in texts if is_dkim_key_record(text)]
+        records = _key_record_texts(tuple(answer.records))
         if not records:
             raise _Outcome(AuthResult.PERMERROR, "no key record")
         return records
@@ -364,6 +364,14 @@ class _Run:
             if self.policy.strict_body_length:
                 raise _Outcome(AuthResult.POLICY, message)
             warnings.append(message)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_record_texts(records: tuple[bytes, ...]) -> tuple[str, ...]:
+    """The DKIM key records among a name's TXT records, as text. Remembered: a batch gets the
+    same answer again and again, and the same str objects then hash once in later caches."""
+    texts = (record.decode("utf-8", "replace") for record in records)
+    return tuple(text for text in texts if is_dkim_key_record(text))
 
 
 def _result(
