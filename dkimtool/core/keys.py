@@ -6,7 +6,6 @@ All private-key arithmetic happens inside OpenSSL through ``cryptography``.
 from __future__ import annotations
 
 import binascii
-import re
 from typing import Literal, NamedTuple, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -24,7 +23,6 @@ RSA_MIN_BITS = 1024
 RSA_MAX_BITS = 4096
 RSA_RECOMMENDED_BITS = 2048
 ED25519_BITS = 256
-_BASE64_RE = re.compile(rb"[A-Za-z0-9+/]+={0,2}\Z")
 
 
 class LoadedKey(NamedTuple):
@@ -167,8 +165,6 @@ def _checked(key: object) -> LoadedKey:
 
 def _load_base64_form(blob: bytes) -> LoadedKey | None:
     """dkimpy's 32-byte seed or rspamd's 64-byte seed+public; None if BLOB is neither."""
-    if not _BASE64_RE.match(blob):
-        return None
     try:
         raw = b64decode(blob)
     except ValueError:

@@ -12,6 +12,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
 _BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
+_BASE64_TEXT_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
+_BASE64_BYTES_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
 
 
 def b64encode(data: bytes) -> str:
@@ -20,8 +22,13 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode(text: str | bytes) -> bytes:
-    """Strict base64: only the alphabet and correct padding, else ValueError (binascii.Error,
-    or plain ValueError for a str that is not ASCII)."""
+    """Strict base64: only the alphabet and at most two "=" of correct padding, else
+    ValueError (binascii.Error, or plain ValueError for a str that is not ASCII)."""
+    # strict_mode alone lets "abcd===" through (padding after a whole quantum): the pattern
+    # is what base64.b64decode(validate=True) and RFC 6376's base64string allow.
+    valid = _BASE64_TEXT_RE.match(text) if isinstance(text, str) else _BASE64_BYTES_RE.match(text)
+    if valid is None:
+        raise binascii.Error("not base64")
     return binascii.a2b_base64(text, strict_mode=True)
 
 

@@ -66,6 +66,8 @@ def test_ed25519_and_u_label_domain() -> None:
         (lambda t: t.replace("b=dGVz\r\n dA==", "b="), "tag b= is empty"),
         (lambda t: t.replace("bh=2j", "bh=*j"), "tag bh= is not valid base64"),
         (lambda t: t.replace("b=dGVz\r\n dA==", "b=dGVzdA="), "tag b= is not valid base64"),
+        # three "=" after a whole quantum: binascii's strict mode alone would take it
+        (lambda t: t.replace("b=dGVz\r\n dA==", "b=dGVz==="), "tag b= is not valid base64"),
         (lambda t: t.replace("h=From : To", "h=To"), "h= does not include from"),
         (lambda t: t.replace("h=From : To", "h=From::To"), "invalid tag h="),
         (

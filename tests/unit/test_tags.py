@@ -12,6 +12,7 @@ from dkimtool.core.errors import EX_DATAERR, InputError
 from dkimtool.core.tags import (
     DuplicateTagError,
     TagSyntaxError,
+    b64decode,
     parse_tag_list,
     split_colon_list,
     strip_fws,
@@ -159,3 +160,13 @@ def test_tag_lists_parse_as_the_plain_reference_does(text: str) -> None:
         assert got == expected
     else:  # the same failure (ours words it more specifically)
         assert isinstance(got, str) and expected in got, (expected, got)
+
+
+def test_b64decode_is_as_strict_as_validated_base64() -> None:
+    assert b64decode("dGVzdA==") == b64decode(b"dGVzdA==") == b"test"
+    assert b64decode("") == b""
+    for bad in ("dGVz===", "dGVzdA=", "dG=Vz", "dGVz dA==", "dGVz\ndA==", "dGVzé", "=dGVz"):
+        with pytest.raises(ValueError):
+            b64decode(bad)
+        with pytest.raises(ValueError):
+            b64decode(bad.encode("utf-8"))
