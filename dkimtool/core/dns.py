@@ -42,7 +42,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from dkimtool.core.errors import DnsNotFound, DnsTempError
-from dkimtool.core.keysource import DEFAULT_TIMEOUT, TxtAnswer, TxtLookup
+from dkimtool.core.keysource import DEFAULT_TIMEOUT, TxtAnswer, TxtSource
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -55,7 +55,6 @@ __all__ = [
     "Nameserver",
     "Transport",
     "TxtAnswer",
-    "TxtLookup",
     "parse_nameserver",
     "system_nameservers",
 ]
@@ -164,7 +163,7 @@ def system_nameservers() -> list[Nameserver]:
 
 
 # --------------------------------------------------------------------------------------------
-# Transports (TxtAnswer and TxtLookup are in dkimtool.core.keysource, re-exported here)
+# Transports (TxtAnswer is in dkimtool.core.keysource, re-exported here)
 # --------------------------------------------------------------------------------------------
 
 
@@ -434,14 +433,14 @@ def _qname(name: str) -> dns.name.Name:
 
 
 class KeyCache:
-    """Caches final answers of a TxtLookup for the life of the process (a batch verifier).
+    """Caches final answers of a TxtSource for the life of the process (a batch verifier).
 
     A TxtAnswer and a DnsNotFound are final and cached; a DnsTempError never is, so the next
     lookup of that name asks again. Names compare case-insensitively, with or without the
     final dot. At most ``max_entries`` names are kept (least recently used go first).
     """
 
-    def __init__(self, source: TxtLookup, *, max_entries: int = 4096) -> None:
+    def __init__(self, source: TxtSource, *, max_entries: int = 4096) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.source = source

@@ -16,8 +16,8 @@ DEFAULT_TIMEOUT = 5.0
 """Seconds for one key lookup, retries and TCP fallback included (--timeout, DNSTimeout)."""
 
 
-# TxtAnswer and TxtLookup live here, not in dkimtool.core.dns (which re-exports them), so
-# that --dns-file (dkimtool.core.zonefile) can build answers without importing dnspython.
+# TxtAnswer lives here, not in dkimtool.core.dns (which re-exports it), so that --dns-file
+# (dkimtool.core.zonefile) can build answers without importing dnspython.
 @dataclass(frozen=True, slots=True)
 class TxtAnswer:
     """The TXT records at a name (after CNAMEs), each RR's character-strings joined, as bytes."""
@@ -28,13 +28,9 @@ class TxtAnswer:
     authenticated: bool | None  # AD seen on every answer (DNSSEC secure); None: not asked
 
 
-class TxtLookup(Protocol):
+class TxtSource(Protocol):
     """Anything that answers TXT lookups the way DnsResolver does (e.g. --dns-file)."""
 
-    def lookup_txt(self, name: str) -> TxtAnswer: ...
-
-
-class TxtSource(Protocol):
     def lookup_txt(self, name: str) -> TxtAnswer: ...
 
 
