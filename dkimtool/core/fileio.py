@@ -26,6 +26,19 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ONE_READ = 1 << 30  # Linux returns at most ~2 GiB from one read()
 
 
+def _read_to_end(fd: int, size: int) -> bytes:
+    """Everything left in FD, whose fstat() gave SIZE: one read() for a regular file."""
+    data = b""
+    if 0 < size < _ONE_READ:
+        data = os.read(fd, size + 1)
+        if len(data) == size:  # asked for one byte more, got the size: the end (usual)
+            return data
+    chunks = [data]  # a pipe, a file that changed size, or a huge one: read to the end
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def read_input(path: str) -> bytes:
     """Read a whole input file, or stdin for ``-``; NoInputError (66) if it cannot be read."""
     if path == STDIN:
@@ -36,16 +49,7 @@ def read_input(path: str) -> bytes:
     except OSError as exc:
         raise NoInputError(f"{path}: {exc.strerror or exc}") from None
     try:
-        size = os.fstat(fd).st_size
-        data = b""
-        if 0 < size < _ONE_READ:
-            data = os.read(fd, size + 1)
-            if len(data) == size:  # asked for one byte more, got the size: the end (usual)
-                return data
-        chunks = [data]  # a pipe, a file that changed size, or a huge one: read to the end
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return _read_to_end(fd, os.fstat(fd).st_size)
     except IsADirectoryError:
         raise NoInputError(f"{path}: is a directory") from None
     except OSError as exc:
@@ -68,7 +72,7 @@ def read_key_file(path: str) -> KeyFileData:
     if path == STDIN:
         return KeyFileData(sys.stdin.buffer.read(), [])
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
     except OSError as exc:
         raise NoInputError(f"{path}: {exc.strerror or exc}") from None
     try:
@@ -91,10 +95,7 @@ def read_key_file(path: str) -> KeyFileData:
                 f"{path}: key file is readable by group or others (mode "
                 f"{stat.S_IMODE(info.st_mode):04o}); chmod 600 is safer"
             )
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return KeyFileData(b"".join(chunks), warnings)
+        return KeyFileData(_read_to_end(fd, info.st_size), warnings)
     except OSError as exc:
         raise NoInputError(f"{path}: {exc.strerror or exc}") from None
     finally:
