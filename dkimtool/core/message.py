@@ -160,10 +160,7 @@ def _split_well_formed(
         end = min(content_end + 1, size)
         if region[content_end - 1] == 0x0D:  # CR of a CRLF ending
             content_end -= 1
-        name = found.group(1).decode("ascii")
-        fields.append(
-            HeaderField(name, name.lower(), region[pos:content_end], offset + pos, offset + end)
-        )
+        fields.append(_field(buf, found.group(1), offset + pos, offset + content_end, offset + end))
         pos = end
     return tuple(fields) if pos >= size else None
 
