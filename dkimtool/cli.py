@@ -9,44 +9,38 @@ from __future__ import annotations
 
 import gc
 
-# Importing creates tens of thousands of long-lived objects (functions, classes, constants),
-# and the collector would scan them for nothing: about 4 ms of a 50 ms run. So collection is
-# off while modules load (here, and in get_command), and what they made is then frozen, out
-# of the collector's sight; it is back on before a command runs.
-_GC_WAS_ENABLED = gc.isenabled()
-gc.disable()
 
-import contextlib
-import importlib
-import os
-import re
-import sys
-from collections.abc import Iterator
-from typing import Any
+class _LoadingModules:
+    """Importing creates tens of thousands of long-lived objects (functions, classes,
+    constants), and the collector would scan them for nothing: about 4 ms of a 50 ms run. So
+    collection is off while modules load (below, and in get_command), and what they made is
+    then frozen, out of the collector's sight; it is back on before a command runs. (A class,
+    not contextlib: that import would come before the pause.)"""
 
-import click
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
 
-from dkimtool import __version__
-from dkimtool.commands import _options
-from dkimtool.commands._render import error_line
-from dkimtool.core.errors import EX_SOFTWARE, EX_TEMPFAIL, DkimtoolError
-
-gc.freeze()
-if _GC_WAS_ENABLED:
-    gc.enable()
-
-
-@contextlib.contextmanager
-def _loading_modules() -> Iterator[None]:
-    """No collection while modules load; freeze what they made (see the top of this module)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
+    def __exit__(self, *_exc: object) -> None:
         gc.freeze()
-        if enabled:
+        if self.enabled:
             gc.enable()
+
+
+with _LoadingModules():
+    import contextlib
+    import importlib
+    import os
+    import re
+    import sys
+    from typing import Any
+
+    import click
+
+    from dkimtool import __version__
+    from dkimtool.commands import _options
+    from dkimtool.commands._render import error_line
+    from dkimtool.core.errors import EX_SOFTWARE, EX_TEMPFAIL, DkimtoolError
 
 
 COMMANDS = {
@@ -114,7 +108,7 @@ class DkimtoolGroup(click.Group):
         if module_name in sys.modules:
             command: click.Command = sys.modules[module_name].command
             return command
-        with _loading_modules():
+        with _LoadingModules():
             command = importlib.import_module(module_name).command
         return command
 
