@@ -151,7 +151,6 @@ class KeyRecord(NamedTuple):
         )
 
 
-@functools.lru_cache(maxsize=256)  # a batch asks about the same few records again and again
 def is_dkim_key_record(text: str) -> bool:
     """The contract's definition: ``v=DKIM1`` first, or no v= and a p= tag.
 
