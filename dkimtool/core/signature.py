@@ -42,6 +42,9 @@ ALGORITHMS: dict[str, tuple[str, BodyHashName]] = {
 REQUIRED_TAGS = ("v", "a", "b", "bh", "d", "h", "s")
 MAX_LINE = 78
 _FIELD_NAME_RE = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
+# The start of the b= tag, up to its "=": as the first tag, or after a semicolon.
+_FIRST_B_TAG_RE = re.compile(rb"[ \t\r\n]*b[ \t\r\n]*=")
+_B_TAG_RE = re.compile(rb";[ \t\r\n]*b[ \t\r\n]*=")
 _WSP = " \t\r\n"
 _CANONICALIZATIONS: dict[str, Canonicalization] = {name: name for name in CANONICALIZATIONS}
 
@@ -203,17 +206,15 @@ def lenient_tags(value: bytes) -> dict[str, str]:
 def strip_b_value(raw: bytes) -> bytes:
     """The field with the value of b= deleted, surrounding white space included (RFC 6376 3.7).
 
-    RAW is the whole field, ``DKIM-Signature: ...``. Tag values cannot contain ';', so the
-    field splits into tag specifications exactly at its semicolons.
+    RAW is the whole field, ``DKIM-Signature: ...``. Tag values cannot contain ';', so a tag
+    starts just after the field's colon or just after a semicolon, and ends at the next one.
     """
     colon = raw.index(b":") + 1
-    specs = raw[colon:].split(b";")
-    for index, spec in enumerate(specs):
-        name, eq, _ = spec.partition(b"=")
-        if eq and name.strip(b" \t\r\n") == b"b":
-            specs[index] = name + b"="
-            break
-    return raw[:colon] + b";".join(specs)
+    found = _FIRST_B_TAG_RE.match(raw, colon) or _B_TAG_RE.search(raw, colon)
+    if found is None:
+        return raw
+    end = raw.find(b";", found.end())
+    return raw[: found.end()] + (raw[end:] if end >= 0 else b"")
 
 
 def fold_field(tags: Sequence[tuple[str, str]], b_value: str) -> list[str]:

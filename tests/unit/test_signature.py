@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dkimtool.core.signature import (
     DkimSignature,
@@ -124,6 +126,33 @@ def test_strip_b_value_keeps_bh_and_layout() -> None:
     raw = b"DKIM-Signature: bh=abc; b=de\r\n fg ;d=x"
     assert strip_b_value(raw) == b"DKIM-Signature: bh=abc; b=;d=x"
     assert strip_b_value(b"DKIM-Signature: a=1;\r\n b = x y") == b"DKIM-Signature: a=1;\r\n b ="
+
+
+def _strip_b_by_splitting(raw: bytes) -> bytes:
+    """The plain reading of RFC 6376 3.7, as a model: split the tag list at its semicolons and
+    empty the first spec whose name is b."""
+    colon = raw.index(b":") + 1
+    specs = raw[colon:].split(b";")
+    for index, spec in enumerate(specs):
+        name, eq, _ = spec.partition(b"=")
+        if eq and name.strip(b" \t\r\n") == b"b":
+            specs[index] = name + b"="
+            break
+    return raw[:colon] + b";".join(specs)
+
+
+_SPEC_PART = st.sampled_from(
+    [b"b", b"bh", b"B", b"a", b"=", b" ", b"\t", b"\r\n ", b"\n\t", b"x", b"ab", b"b=", b":"]
+)
+
+
+@given(
+    st.lists(st.lists(_SPEC_PART, max_size=6).map(b"".join), max_size=6),
+    st.sampled_from([b"DKIM-Signature:", b"dkim-signature :"]),
+)
+def test_strip_b_value_agrees_with_splitting_at_semicolons(specs: list[bytes], name: bytes) -> None:
+    raw = name + b";".join(specs)
+    assert strip_b_value(raw) == _strip_b_by_splitting(raw)
 
 
 def test_fold_field_layout() -> None:
