@@ -12,6 +12,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
 _BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # as _CONTROL_RE
 _BASE64_TEXT_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 _BASE64_BYTES_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
 
@@ -47,20 +48,20 @@ def _check_value(name: str, value: str) -> None:
 
 
 def _plain_ascii(text: str) -> bool:
-    """True if TEXT is printable ASCII apart from folding white space: no control character,
-    no CR or LF but in FWS. A quick test (str methods, several times faster than the two
-    regexes) that may say False for text that is fine; it never says True for text that is not.
-
-    Each CRLF/LF + WSP becomes "_", never white space, so that removals cannot join what is
-    left into a new fold: whatever CR or LF survives, tabs aside, is not printable.
-    """
+    """True if TEXT is ASCII without control characters, and every CR or LF in it is folding
+    white space (CRLF or LF followed by WSP) or the final line break. Several times faster
+    than the two regexes (C-level passes that do not backtrack); when it says False, the
+    regexes decide and name what is wrong."""
     if not text.isascii():
         return False
-    rest = text.replace("\r\n ", "_").replace("\r\n\t", "_").replace("\n ", "_")
-    rest = rest.replace("\n\t", "_").replace("\t", "_")
-    if rest.endswith("\n"):  # a final line break is allowed too
-        rest = rest[:-2] if rest.endswith("\r\n") else rest[:-1]
-    return rest.isprintable()
+    raw = text.encode("ascii")
+    if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):
+        return False
+    linefeeds = raw.count(b"\n")
+    if linefeeds and linefeeds != raw.count(b"\n ") + raw.count(b"\n\t") + raw.endswith(b"\n"):
+        return False
+    returns = raw.count(b"\r")
+    return not returns or returns == raw.count(b"\r\n")
 
 
 def parse_tag_list(text: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from dkimtool.core import tags as tags_module
 from dkimtool.core.errors import EX_DATAERR, InputError
 from dkimtool.core.tags import (
     DuplicateTagError,
@@ -170,3 +171,22 @@ def test_b64decode_is_as_strict_as_validated_base64() -> None:
             b64decode(bad)
         with pytest.raises(ValueError):
             b64decode(bad.encode("utf-8"))
+
+
+@given(
+    st.text(alphabet="a; \t\r\n\x00\x0b\x1f\x7f\x85é", max_size=20)
+    | st.text(alphabet="a\t \r\n", max_size=12)
+)
+@example("a\n")
+@example("a\r\n")
+@example("a\n\n")
+@example("\r\n\r\n ")
+def test_quick_check_is_exactly_the_regex_rules(text: str) -> None:
+    """_plain_ascii says True exactly when the control-character and line-break regexes find
+    nothing in ASCII text (a wrong True would let a bad tag list through unchecked)."""
+    clean = (
+        text.isascii()
+        and re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text) is None
+        and re.search(r"\r(?!\n)|\n(?![ \t]|\Z)", text) is None
+    )
+    assert tags_module._plain_ascii(text) == clean
