@@ -12,7 +12,7 @@ from dkimtool.core.verifier import SignatureResult, VerifyReport
 PASS = SignatureResult(
     result=AuthResult.PASS,
     reason="",
-    index=0,
+    position=0,
     domain="example.com",
     identity="@example.com",
     selector="mail",
@@ -22,7 +22,7 @@ PASS = SignatureResult(
 FAIL = SignatureResult(
     result=AuthResult.FAIL,
     reason="body hash did not verify",
-    index=1,
+    position=1,
     domain="example.org",
     selector="s1",
     algorithm="ed25519-sha256",
@@ -46,7 +46,7 @@ def test_render_none() -> None:
 
 def test_not_evaluated_signatures_are_left_out() -> None:
     skipped = SignatureResult(
-        result=AuthResult.NEUTRAL, reason="not evaluated", index=2, evaluated=False
+        result=AuthResult.NEUTRAL, reason="not evaluated", position=2, evaluated=False
     )
     value = render_authres(VerifyReport(AuthResult.PASS, [PASS, skipped]), "mx")
     assert value.count("dkim=") == 1
@@ -56,7 +56,7 @@ def test_hostile_values_cannot_inject() -> None:
     evil = SignatureResult(
         result=AuthResult.FAIL,
         reason='bad "thing"\r\nX-Injected: yes',
-        index=0,
+        position=0,
         domain="example.com; dkim=pass header.d=bank.example",
         identity="joe@exa\nmple.com",
         selector="s\x00el\x85",
@@ -128,7 +128,7 @@ def test_long_results_fold_between_properties() -> None:
     long = SignatureResult(
         result=AuthResult.PERMERROR,
         reason="malformed key record (p= is not a valid RSA public key)",
-        index=0,
+        position=0,
         domain="a-very-long-subdomain-name.of-an-even-longer-domain.example.com",
         selector="selector-2024-rotation-key",
         algorithm="rsa-sha256",

@@ -178,7 +178,7 @@ def test_rfc8463_appendix_a_both_signatures_pass() -> None:
     assert ed_sig.identity == "@football.example.com"
     assert ed_sig.timestamp == 1528637909
     names = ["from", "to", "subject", "date", "message-id", "from", "subject", "date"]
-    assert ed_sig.signed_headers == names
+    assert ed_sig.signed_headers == tuple(names)
 
 
 def test_rfc8463_ed25519_tampered_fails() -> None:
@@ -222,7 +222,7 @@ def test_no_signature_is_none() -> None:
 
 def test_pass_and_details() -> None:
     sig = only(verify(sign(identity="joe@example.com", expire=600)))
-    assert (sig.result, sig.reason, sig.index) == (AuthResult.PASS, "", 0)
+    assert (sig.result, sig.reason, sig.position) == (AuthResult.PASS, "", 0)
     assert (sig.domain, sig.selector, sig.algorithm) == ("example.com", "sel", "rsa-sha256")
     assert sig.canonicalization == "relaxed/relaxed"
     assert sig.identity == "joe@example.com"
@@ -363,7 +363,7 @@ def test_l_with_appended_content_passes_with_warning_or_policy() -> None:
     assert sig.result == AuthResult.PASS
     # MESSAGE ends with a blank line: dropped when signing, part of the body once followed.
     assert sig.unsigned_body_bytes == len(b"\r\nappended by someone else\r\n")
-    assert sig.warnings == [f"l= leaves {sig.unsigned_body_bytes} body bytes unsigned"]
+    assert sig.warnings == (f"l= leaves {sig.unsigned_body_bytes} body bytes unsigned",)
     strict = only(verify(data, strict_body_length=True))
     assert (strict.result, strict.reason) == (
         AuthResult.POLICY,
@@ -466,7 +466,7 @@ def test_max_signatures_rest_are_neutral() -> None:
 
 
 def _sr(result: AuthResult, domain: str = "example.com") -> SignatureResult:
-    return SignatureResult(result=result, reason="", index=0, domain=domain)
+    return SignatureResult(result=result, reason="", position=0, domain=domain)
 
 
 @pytest.mark.parametrize(
