@@ -21,7 +21,6 @@ Values from DNS stay bytes; callers decode and escape them.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import logging
 import re
@@ -487,6 +486,6 @@ class KeyCache:
 
 def _copy(answer: TxtAnswer, name: str) -> TxtAnswer:
     """A copy whose lists a caller can change without touching the cache."""
-    return dataclasses.replace(
-        answer, name=name, records=list(answer.records), cname_chain=list(answer.cname_chain)
+    return answer._replace(
+        name=name, records=list(answer.records), cname_chain=list(answer.cname_chain)
     )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from dkimtool.core.errors import UsageError
 
@@ -17,9 +16,9 @@ DEFAULT_TIMEOUT = 5.0
 
 
 # TxtAnswer lives here, not in dkimtool.core.dns (which re-exports it), so that --dns-file
-# (dkimtool.core.zonefile) can build answers without importing dnspython.
-@dataclass(frozen=True, slots=True)
-class TxtAnswer:
+# (dkimtool.core.zonefile) can build answers without importing dnspython. A NamedTuple: the
+# dataclasses module would be the only import of a --dns-file run to need it.
+class TxtAnswer(NamedTuple):
     """The TXT records at a name (after CNAMEs), each RR's character-strings joined, as bytes."""
 
     name: str  # the name asked
