@@ -88,11 +88,6 @@ class KeyRecord(NamedTuple):
         return _decode_public_key(self.k, self.p)
 
     @classmethod
-    def parse_cached(cls, text: str) -> KeyRecord:
-        """``parse``, remembered: a batch sees the same few records thousands of times."""
-        return _parse_cached(text)
-
-    @classmethod
     def for_key(
         cls,
         key: LoadedKey | None,
@@ -226,8 +221,3 @@ def _decode_public_key(key_type: str, p: str) -> LoadedKey:
         return LoadedKey(public=public_key_from_record(key_type, raw))
     except KeyFormatError as exc:
         raise RecordFormatError(exc.message) from None
-
-
-@functools.lru_cache(maxsize=256)
-def _parse_cached(text: str) -> KeyRecord:
-    return KeyRecord.parse(text)

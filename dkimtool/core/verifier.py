@@ -23,6 +23,7 @@ from dkimtool.core.canonicalize import (
     select_fields,
 )
 from dkimtool.core.errors import DnsNotFound, DnsTempError, RecordFormatError
+from dkimtool.core.keys import LoadedKey
 from dkimtool.core.message import HeaderField, Message, MessageStream, parse_message
 from dkimtool.core.names import InvalidName, key_record_name, normalize_domain
 from dkimtool.core.record import KeyRecord, is_dkim_key_record
@@ -109,13 +110,17 @@ class VerifyReport(NamedTuple):
     signatures: list[SignatureResult]
 
 
+class _Verdict(NamedTuple):
+    result: AuthResult
+    reason: str
+
+
 class _Outcome(Exception):
-    """A signature's final word, raised from deep in the checks and caught once per signature."""
+    """A signature's final word, raised from the checks before the key records are tried."""
 
     def __init__(self, result: AuthResult, reason: str) -> None:
         super().__init__(reason)
-        self.result = result
-        self.reason = reason
+        self.verdict = _Verdict(result, reason)
 
 
 def verify_message(
@@ -255,46 +260,73 @@ class _Run:
         return _verdict(results, self.policy.require_domain)
 
     def evaluate(self, index: int, sig_field: HeaderField, sig: DkimSignature) -> SignatureResult:
-        facts: dict[str, object] = {}
-        warnings: list[str] = []
-        try:
-            self._check(sig_field, sig, facts, warnings)
-        except _Outcome as outcome:
-            return _result(index, sig, outcome.result, outcome.reason, facts, warnings)
-        return _result(index, sig, AuthResult.PASS, "", facts, warnings)
-
-    def _check(
-        self,
-        sig_field: HeaderField,
-        sig: DkimSignature,
-        facts: dict[str, object],
-        warnings: list[str],
-    ) -> None:
+        """Check SIG against the policy and its key records, then verify it (RFC 6376 6.1)."""
         policy = self.policy
+        warnings: list[str] = []
+        testing = False
+        key_bits: int | None = None
         total = self.body_totals[sig.body_canonicalization]
-        if sig.body_length is not None:
-            facts["unsigned_body_bytes"] = max(total - sig.body_length, 0)
-        if sig.expiration is not None and sig.expiration + policy.clock_skew < self.now:
-            raise _Outcome(AuthResult.FAIL, "signature expired")
-        if sig.timestamp is not None and sig.timestamp > self.now + policy.clock_skew:
-            warnings.append("t= is in the future")
-        if self.from_count != 1:
-            raise _Outcome(
-                AuthResult.POLICY, f"message has {self.from_count} from fields, not exactly one"
+        unsigned = None if sig.body_length is None else max(total - sig.body_length, 0)
+        try:
+            if sig.expiration is not None and sig.expiration + policy.clock_skew < self.now:
+                raise _Outcome(AuthResult.FAIL, "signature expired")
+            if sig.timestamp is not None and sig.timestamp > self.now + policy.clock_skew:
+                warnings.append("t= is in the future")
+            if self.from_count != 1:
+                raise _Outcome(
+                    AuthResult.POLICY,
+                    f"message has {self.from_count} from fields, not exactly one",
+                )
+            if sig.algorithm == "rsa-sha1" and not policy.allow_sha1:
+                raise _Outcome(AuthResult.POLICY, "rsa-sha1 not allowed")
+            if sig.body_length is not None and sig.body_length > total:
+                raise _Outcome(AuthResult.PERMERROR, "l= is longer than the body")
+            records = self._key_records(sig)
+        except _Outcome as outcome:
+            return _result(index, sig, outcome.verdict, testing, key_bits, unsigned, warnings)
+        first_failure: _Verdict | None = None
+        for text in records:  # the first record with which the signature verifies wins
+            check = _check_record(text, sig.key_type, sig.hash_name, sig.algorithm)
+            if check.testing is not None:
+                testing = check.testing
+            if check.key is not None:
+                key_bits = check.key.bits
+            failure = check.failure or self._verify_with(sig_field, sig, check, unsigned)
+            if failure is None:
+                if unsigned:
+                    warnings.append(f"l= leaves {unsigned} body bytes unsigned")
+                return _result(index, sig, _PASSED, testing, key_bits, unsigned, warnings)
+            first_failure = first_failure or failure
+        assert first_failure is not None  # _key_records returns at least one record
+        return _result(index, sig, first_failure, testing, key_bits, unsigned, warnings)
+
+    def _verify_with(
+        self, sig_field: HeaderField, sig: DkimSignature, check: _RecordCheck, unsigned: int | None
+    ) -> _Verdict | None:
+        """The checks that depend on the signature as well as the record, then the hashes and
+        the signature itself: None if it verifies, else why not."""
+        if check.strict_subdomains and sig.identity_domain.lower() != sig.domain.lower():
+            return _Verdict(AuthResult.PERMERROR, "key t=s forbids an i= subdomain of d=")
+        if check.key is None:
+            return check.key_failure
+        min_bits = self.policy.min_key_bits
+        if check.key.key_type == "rsa" and check.key.bits < min_bits:
+            return _Verdict(
+                AuthResult.POLICY, f"key too small ({check.key.bits} bits < {min_bits})"
             )
-        if sig.algorithm == "rsa-sha1" and not policy.allow_sha1:
-            raise _Outcome(AuthResult.POLICY, "rsa-sha1 not allowed")
-        if sig.body_length is not None and sig.body_length > total:
-            raise _Outcome(AuthResult.PERMERROR, "l= is longer than the body")
-        records = self._key_records(sig)
-        outcomes: list[_Outcome] = []
-        for text in records:
-            try:
-                self._check_with_record(sig_field, sig, text, facts, warnings)
-                return
-            except _Outcome as outcome:
-                outcomes.append(outcome)
-        raise outcomes[0]
+        body_hash = self.body_hashes[(sig.body_canonicalization, sig.hash_name, sig.body_length)]
+        if body_hash.digest() != sig.body_hash:
+            return _Verdict(AuthResult.FAIL, "body hash did not verify")
+        chosen = select_fields(self.message.fields, sig.signed_headers, exclude=sig_field)
+        raws = [header_field.raw for header_field in chosen]
+        raws.append(strip_b_value(sig_field.raw))  # last, b= empty, without its CRLF
+        data = canonical_headers(raws, sig.header_canonicalization)[:-2]
+        digest = header_digest(data, sig.hash_name)
+        if not verify_digest(check.key.public, sig.signature, digest, sig.hash_name):
+            return _Verdict(AuthResult.FAIL, "signature did not verify")
+        if unsigned and self.policy.strict_body_length:
+            return _Verdict(AuthResult.POLICY, f"l= leaves {unsigned} body bytes unsigned")
+        return None
 
     def _key_records(self, sig: DkimSignature) -> tuple[str, ...]:
         budget = self.policy.lookup_budget
@@ -314,58 +346,51 @@ class _Run:
             raise _Outcome(AuthResult.PERMERROR, "no key record")
         return records
 
-    def _check_with_record(
-        self,
-        sig_field: HeaderField,
-        sig: DkimSignature,
-        text: str,
-        facts: dict[str, object],
-        warnings: list[str],
-    ) -> None:
-        try:
-            record = KeyRecord.parse_cached(text)
-        except RecordFormatError as exc:
-            raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
-        facts["testing"] = record.testing
-        if record.revoked:
-            raise _Outcome(AuthResult.FAIL, "key revoked")
-        if record.k != sig.key_type:
-            raise _Outcome(
-                AuthResult.PERMERROR, f"key type k={record.k} does not match a={sig.algorithm}"
-            )
-        if not record.allows_hash(sig.hash_name):
-            raise _Outcome(AuthResult.PERMERROR, f"key h= excludes {sig.hash_name}")
-        if not record.allows_email():
-            raise _Outcome(AuthResult.PERMERROR, "key s= excludes email")
-        if record.strict_subdomains and sig.identity_domain.lower() != sig.domain.lower():
-            raise _Outcome(AuthResult.PERMERROR, "key t=s forbids an i= subdomain of d=")
-        try:
-            key = record.public_key()
-        except RecordFormatError as exc:
-            raise _Outcome(AuthResult.PERMERROR, f"malformed key record ({exc.message})") from None
-        facts["key_bits"] = bits = key.bits
-        if bits < self.policy.min_key_bits and key.key_type == "rsa":
-            raise _Outcome(
-                AuthResult.POLICY,
-                f"key too small ({bits} bits < {self.policy.min_key_bits})",
-            )
-        body_hash = self.body_hashes[(sig.body_canonicalization, sig.hash_name, sig.body_length)]
-        if body_hash.digest() != sig.body_hash:
-            raise _Outcome(AuthResult.FAIL, "body hash did not verify")
-        canon = sig.header_canonicalization
-        chosen = select_fields(self.message.fields, sig.signed_headers, exclude=sig_field)
-        raws = [header_field.raw for header_field in chosen]
-        raws.append(strip_b_value(sig_field.raw))  # last, b= empty, without its CRLF
-        data = canonical_headers(raws, canon)[:-2]
-        digest = header_digest(data, sig.hash_name)
-        if not verify_digest(key.public, sig.signature, digest, sig.hash_name):
-            raise _Outcome(AuthResult.FAIL, "signature did not verify")
-        unsigned = facts.get("unsigned_body_bytes")
-        if isinstance(unsigned, int) and unsigned > 0:
-            message = f"l= leaves {unsigned} body bytes unsigned"
-            if self.policy.strict_body_length:
-                raise _Outcome(AuthResult.POLICY, message)
-            warnings.append(message)
+
+_PASSED = _Verdict(AuthResult.PASS, "")
+
+
+class _RecordCheck(NamedTuple):
+    """What a key record says for one kind of signature, signature aside."""
+
+    testing: bool | None  # None: the record did not parse
+    failure: _Verdict | None  # revoked, or k=, h= or s= do not allow the signature
+    strict_subdomains: bool  # t=s: checked before the key (the order of RFC 6376 6.1.2)
+    key: LoadedKey | None
+    key_failure: _Verdict | None  # p= is not a key
+
+
+@functools.lru_cache(maxsize=256)
+def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _RecordCheck:
+    """Remembered: a batch checks the same record for the same kind of signature again and
+    again. (Verdicts are values, not exceptions: a cached exception would grow a traceback
+    each time it is raised.)"""
+    try:
+        record = KeyRecord.parse(text)
+    except RecordFormatError as exc:
+        bad = _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})")
+        return _RecordCheck(None, bad, False, None, None)
+    failure = None
+    if record.revoked:
+        failure = _Verdict(AuthResult.FAIL, "key revoked")
+    elif record.k != key_type:
+        failure = _Verdict(
+            AuthResult.PERMERROR, f"key type k={record.k} does not match a={algorithm}"
+        )
+    elif not record.allows_hash(hash_name):
+        failure = _Verdict(AuthResult.PERMERROR, f"key h= excludes {hash_name}")
+    elif not record.allows_email():
+        failure = _Verdict(AuthResult.PERMERROR, "key s= excludes email")
+    if failure is not None:
+        return _RecordCheck(record.testing, failure, False, None, None)
+    try:
+        key, key_failure = record.public_key(), None
+    except RecordFormatError as exc:
+        key, key_failure = (
+            None,
+            _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})"),
+        )
+    return _RecordCheck(record.testing, None, record.strict_subdomains, key, key_failure)
 
 
 @functools.lru_cache(maxsize=256)
@@ -379,30 +404,29 @@ def _key_record_texts(records: tuple[bytes, ...]) -> tuple[str, ...]:
 def _result(
     index: int,
     sig: DkimSignature,
-    result: AuthResult,
-    reason: str,
-    facts: dict[str, object],
+    verdict: _Verdict,
+    testing: bool,
+    key_bits: int | None,
+    unsigned: int | None,
     warnings: list[str],
 ) -> SignatureResult:
-    key_bits = facts.get("key_bits")
-    unsigned = facts.get("unsigned_body_bytes")
     return SignatureResult(
-        result=result,
-        reason=reason,
+        result=verdict.result,
+        reason=verdict.reason,
         position=index,
         domain=sig.domain,
         selector=sig.selector,
         algorithm=sig.algorithm,
         canonicalization=sig.canonicalization,
         identity=sig.identity if sig.identity_given else None,
-        key_bits=key_bits if isinstance(key_bits, int) else None,
-        testing=facts.get("testing") is True,
+        key_bits=key_bits,
+        testing=testing,
         signed_headers=sig.signed_headers,
         body_length=sig.body_length,
         timestamp=sig.timestamp,
         expiration=sig.expiration,
         b_prefix=sig.b_text[:8],
-        unsigned_body_bytes=unsigned if isinstance(unsigned, int) else None,
+        unsigned_body_bytes=unsigned,
         warnings=tuple(warnings),
     )
 

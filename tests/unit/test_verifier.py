@@ -637,3 +637,42 @@ def test_verifier_on_a_message_without_a_blank_line() -> None:
     verifier = Verifier(keys=zone_for(), policy=VerifyPolicy(), now=NOW)
     verifier.update(b"From: a@example.com\nSubject: x")
     assert verifier.finalize().result == AuthResult.NONE
+
+
+def _zone(*records: str) -> FakeTxt:
+    return FakeTxt({"sel._domainkey.example.com": list(records)})
+
+
+def test_a_later_key_record_that_verifies_wins() -> None:
+    """RFC 6376 6.1.2: several key records are tried in turn; the first one that verifies
+    counts, and the result shows that record's facts (here its size and t=y)."""
+    key, other = rsa_key(2048), rsa_key(1024)
+    zone = _zone("v=DKIM1; p=!!notbase64", record(other), record(key, "t=y; "))
+    sig = only(verify(sign(key=key), zone))
+    assert (sig.result, sig.reason, sig.key_bits, sig.testing) == (AuthResult.PASS, "", 2048, True)
+
+
+def test_when_no_key_record_verifies_the_first_failure_is_the_reason() -> None:
+    key = rsa_key()
+    zone = _zone(record(rsa_key(2048)), "v=DKIM1; p=", record(ED_KEY))
+    sig = only(verify(sign(key=key), zone))
+    assert (sig.result, sig.reason) == (AuthResult.FAIL, "signature did not verify")
+    assert sig.key_bits == 2048  # the last record that had a usable key
+
+
+def test_record_verdicts_are_per_signature_kind_across_a_batch() -> None:
+    """The record checks are remembered per (record, key type, hash); a second signature
+    kind against the same record must get its own verdict, not the first one's."""
+    key = rsa_key()
+    zone = _zone(record(key, "h=sha256; "))
+    for _ in range(2):
+        assert only(verify(sign(key=key), zone)).result == AuthResult.PASS
+        sha1 = only(verify(sign(key=key, algorithm="rsa-sha1"), zone, allow_sha1=True))
+        assert (sha1.result, sha1.reason) == (AuthResult.PERMERROR, "key h= excludes sha1")
+
+
+def test_a_timestamp_in_the_future_warns_but_passes() -> None:
+    sig = only(verify(sign(), now=NOW - 3600))
+    assert sig.result == AuthResult.PASS
+    assert sig.warnings == ("t= is in the future",)
+    assert only(verify(sign(), now=NOW - 200)).warnings == ()  # within the clock skew
