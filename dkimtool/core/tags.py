@@ -12,6 +12,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # CR and LF may appear only as folding white space (a line break followed by WSP) or at the end.
 _BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
+# The tags of signatures and key records (RFC 6376 3.5, 3.6.1): valid names, no test needed.
+_COMMON_NAMES = frozenset("v a b bh c d h i l q s t x z k n p".split())
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # as _CONTROL_RE
 _BASE64_TEXT_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 _BASE64_BYTES_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
@@ -86,7 +88,9 @@ def parse_tag_list(text: str) -> dict[str, str]:
             shown = spec.strip(_WSP_STRIP) or "(empty)"
             raise TagSyntaxError(f"malformed tag specification {shown!r}: no '='")
         # tag-name = ALPHA *ALNUMPUNC (ALPHA / DIGIT / "_"), with str methods: this runs per tag.
-        if not (name.isascii() and name.isidentifier() and name[0] != "_"):
+        if name not in _COMMON_NAMES and not (
+            name.isascii() and name.isidentifier() and name[0] != "_"
+        ):
             raise TagSyntaxError(f"malformed tag name {name!r}")
         if name in tags:
             raise DuplicateTagError(f"duplicate tag {name}=")
