@@ -93,7 +93,7 @@ class DkimSignature(NamedTuple):
             tags = parse_tag_list(text)
         except TagSyntaxError as exc:
             raise SignatureFormatError(exc.message) from None
-        if not _REQUIRED_TAG_SET <= tags.keys():  # one C-level test; the loop names the tag
+        if not tags.keys() >= _REQUIRED_TAG_SET:  # one C-level test; the loop names the tag
             for name in REQUIRED_TAGS:
                 if name not in tags:
                     raise SignatureFormatError(f"missing tag {name}=")

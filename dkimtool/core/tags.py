@@ -13,7 +13,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BARE_BREAK_RE = re.compile(r"\r(?!\n)|\n(?![ \t]|\Z)")
 _WSP_STRIP = " \t\r\n"
 # The tags of signatures and key records (RFC 6376 3.5, 3.6.1): valid names, no test needed.
-_COMMON_NAMES = frozenset("v a b bh c d h i l q s t x z k n p".split())
+_COMMON_NAMES = frozenset(
+    ["v", "a", "b", "bh", "c", "d", "h", "i", "l", "q", "s", "t", "x", "z", "k", "n", "p"]
+)
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])  # as _CONTROL_RE
 _BASE64_TEXT_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 _BASE64_BYTES_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
