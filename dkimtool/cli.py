@@ -38,7 +38,7 @@ with _LoadingModules():
     import click
 
     from dkimtool import __version__
-    from dkimtool.commands import _options
+    from dkimtool.commands import _options, _render
     from dkimtool.commands._render import error_line
     from dkimtool.core.errors import EX_SOFTWARE, EX_TEMPFAIL, DkimtoolError
 
@@ -178,4 +178,5 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _render.use_buffered_stdout()
     cli.main(args=argv, prog_name="dkimtool")

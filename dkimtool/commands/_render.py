@@ -7,6 +7,7 @@ a message or from DNS are escaped so that no control character, CR or LF reaches
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import sys
 from typing import Any
@@ -52,10 +53,36 @@ def report_line(line: str) -> None:
 
 
 def emit_json(obj: Any) -> None:
-    """One JSON document on one line. json.dumps escapes control characters itself."""
+    """One JSON document on one line, buffered like report_line (click.echo would flush each
+    one). json.dumps escapes control characters itself."""
     import json  # not on the path of a plain `dkimtool sign`
 
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    report_line(json.dumps(obj, ensure_ascii=False))
+
+
+def use_buffered_stdout() -> None:
+    """Give stdout the buffering of a plain run when PYTHONUNBUFFERED (or ``python -u``), as
+    set in many container images, took it away.
+
+    Unbuffered, sys.stdout writes straight to the raw file: a batch report costs one write(2)
+    per line, and a raw write may be partial (a signal, a non-blocking pipe), which both the
+    text layer and ``sys.stdout.buffer.write`` silently accept: a signed message could come
+    out cut. A BufferedWriter writes everything or raises. On a terminal, lines still appear
+    one at a time (line buffering, as in a plain run).
+    """
+    stream = sys.stdout
+    raw = getattr(stream, "buffer", None)
+    if not isinstance(stream, io.TextIOWrapper) or not isinstance(raw, io.RawIOBase):
+        return  # the usual case: already buffered (or replaced, as by click's CliRunner)
+    stream.flush()
+    sys.stdout = io.TextIOWrapper(
+        # A second raw file on the same descriptor, which it does not close: the original
+        # sys.__stdout__ keeps its own, and nothing is closed twice at exit.
+        io.BufferedWriter(io.FileIO(raw.fileno(), "w", closefd=False)),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.isatty(),
+    )
 
 
 def write_stdout_bytes(data: bytes) -> None:

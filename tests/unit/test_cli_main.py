@@ -263,3 +263,56 @@ def test_console_script(tmp_path: Path) -> None:
         [str(script), "--version"], capture_output=True, text=True, timeout=60, check=False
     )
     assert (proc.returncode, proc.stdout) == (0, f"dkimtool {dkimtool.__version__}\n")
+
+
+def test_unbuffered_python_gets_buffered_stdout_in_order(tmp_path: Path) -> None:
+    """Under PYTHONUNBUFFERED=1 (common in container images) stdout is a raw file: dkimtool
+    puts a BufferedWriter back (whole writes, a batch report in blocks), and with 2>&1 the
+    report and error lines still come out in input order."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"}
+    code = (
+        "import sys; from dkimtool.commands import _render; _render.use_buffered_stdout();"
+        " print(type(sys.stdout.buffer).__name__)"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert probe.stdout == "BufferedWriter\n"
+    made = run_module("genkey", "-d", "example.com", "-s", "s", "-a", "ed25519", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    message = tmp_path / "m.eml"
+    message.write_bytes(b"From: a@example.com\nSubject: s\n\nHello.\n")
+    signed = run_module(
+        "sign",
+        "-k",
+        "s.private",
+        "-d",
+        "example.com",
+        "-s",
+        "s",
+        "-o",
+        "out",
+        str(message),
+        cwd=tmp_path,
+    )
+    assert signed.returncode == 0, signed.stderr
+    args = ["verify", "--dns-file", "s.txt", "out/m.eml", "missing.eml", "out/m.eml"]
+    merged = subprocess.run(
+        [sys.executable, "-m", "dkimtool", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    lines = merged.stdout.splitlines()
+    assert merged.returncode == 66
+    assert [line.split(":")[0] for line in lines] == ["out/m.eml", "dkimtool", "out/m.eml"]
+    assert lines[0].startswith("out/m.eml: pass") and "missing.eml" in lines[1]
