@@ -24,6 +24,12 @@ def printable(text: str) -> str:
     return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def detail(path: str, error: object) -> str:
+    """ERROR's text without a leading ``PATH: `` (errors about reading a file start with its
+    name), for batch lines that name the file themselves: once, not twice."""
+    return str(error).removeprefix(f"{path}: ")
+
+
 def error_line(message: str) -> None:
     _to_stderr(f"dkimtool: error: {printable(message)}")
 

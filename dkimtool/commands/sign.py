@@ -430,12 +430,13 @@ def _report(
     to_stdout = outcome.output is None
     if outcome.error is not None and not done.write_failed:
         if on_error == "pass":
-            _render.warning_line(f"{name}: not signed: {outcome.error}")
+            reason = _render.detail(outcome.file, outcome.error)
+            _render.warning_line(f"{name}: not signed: {reason}")
             if to_stdout and not as_json and not header_only:
                 _render.write_stdout_bytes(data or _read_or_empty(outcome.file))
         else:
             prefix = f"{outcome.file}: " if outcome.file != STDIN else ""
-            _render.error_line(f"{prefix}{outcome.error}")
+            _render.error_line(f"{prefix}{_render.detail(outcome.file, outcome.error)}")
     else:
         for warning in outcome.warnings:
             _render.warning_line(f"{name}: {warning}" if outcome.file != STDIN else warning)

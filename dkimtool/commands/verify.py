@@ -176,7 +176,7 @@ def command(
             if not several:
                 raise error
             first_error = first_error or error
-            _render.error_line(f"{path}: {error}")
+            _render.error_line(f"{path}: {_render.detail(path, error)}")
             if as_json:
                 _render.emit_json(
                     {"file": path, "result": None, "error": str(error), "signatures": []}

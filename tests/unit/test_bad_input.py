@@ -325,12 +325,16 @@ def test_directory_or_unreadable_file_among_several_is_66_for_that_file(
     code, out, err = invoke("verify", "--dns-file", str(keys.zone), str(folder), str(good))
     assert code == 66
     assert out.decode() == f"{good}: pass d={DOMAIN} s=mail a=ed25519-sha256\n"
-    assert f"{folder}: is a directory" in _error_line(err)
+    assert _error_line(err) == f"dkimtool: error: {folder}: is a directory"  # named once
     plain = tmp_path / "plain.eml"
     plain.write_bytes(GOOD)
     code, _, err = invoke(*keys.sign_args(), "-o", str(tmp_path / "out"), str(folder), str(plain))
     assert code == 66
-    assert f"{folder}: is a directory" in _error_line(err)
+    assert _error_line(err) == f"dkimtool: error: {folder}: is a directory"
+    code, _, err = invoke(
+        *keys.sign_args(), "--on-error", "pass", "-o", str(tmp_path / "out2"), str(folder)
+    )
+    assert err == f"dkimtool: warning: {folder}: not signed: is a directory\n"
     assert (tmp_path / "out" / "plain.eml").read_bytes().startswith(b"DKIM-Signature:")
 
 
@@ -353,4 +357,4 @@ def test_unreadable_file_is_66_not_a_usage_error(keys: Keys) -> None:
     finally:
         shutil.rmtree(shared)
     assert (code, out) == (66, b"")
-    assert f"{secret}: Permission denied" in _error_line(err)
+    assert _error_line(err) == f"dkimtool: error: {secret}: Permission denied"
