@@ -322,12 +322,6 @@ def bench(work: Path, scale: Scale, report: Report) -> None:
     from cryptography.hazmat.backends.openssl import backend
 
     say = report.say
-    # Bytecode as a regular install has it: with PYTHONDONTWRITEBYTECODE set, an editable
-    # install would otherwise compile dkimtool's sources on every start.
-    import compileall
-
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "dkimtool"), quiet=1)
-    env_note = "PYTHONDONTWRITEBYTECODE set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
     from importlib.metadata import version
 
     say(
@@ -335,7 +329,7 @@ def bench(work: Path, scale: Scale, report: Report) -> None:
         f"Python {platform.python_version()}, cryptography {cryptography.__version__} "
         f"({backend.openssl_version_text()}), {os.cpu_count()} CPUs"
     )
-    say(f"work dir {work}; figures are medians of interleaved runs {env_note}".rstrip())
+    say(f"work dir {work}; figures are medians of interleaved runs")
     keys = work / "keys"
     keys.mkdir()
     for selector, algorithm, key_format in (("rsa", "rsa", "pkcs1"), ("ed", "ed25519", "raw")):
