@@ -107,3 +107,7 @@ def write_stdout_parts(parts: tuple[bytes | memoryview, ...]) -> None:
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -171,28 +171,34 @@ def command(
         )
     else:
         results = (_verify_file(path, source, policy) for path in inputs)
-    for path, data, report, error in results:
-        if error is not None:
-            if not several:
-                raise error
-            first_error = first_error or error
-            _render.error_line(f"{path}: {_render.detail(path, error)}")
-            if as_json:
-                _render.emit_json(
-                    {"file": path, "result": None, "error": str(error), "signatures": []}
-                )
-            continue
-        assert report is not None
-        verdicts.append(report.result)
-        _show(
-            path if several else None,
-            data,
-            report,
-            as_json=as_json,
-            authres=authres,
-            authserv_id=authserv_id,
-            quiet=quiet,
-        )
+    # A progress bar on stderr when it is a terminal and the report goes elsewhere (on the
+    # terminal, the report lines are the progress); never with -q.
+    show_progress = several and not quiet and _render.stderr_is_terminal()
+    show_progress = show_progress and not _render.stdout_is_terminal()
+    with _jobs.progress(len(inputs), "verifying", show=show_progress) as progress:
+        for path, data, report, error in results:
+            progress.update(1)
+            if error is not None:
+                if not several:
+                    raise error
+                first_error = first_error or error
+                _render.error_line(f"{path}: {_render.detail(path, error)}")
+                if as_json:
+                    _render.emit_json(
+                        {"file": path, "result": None, "error": str(error), "signatures": []}
+                    )
+                continue
+            assert report is not None
+            verdicts.append(report.result)
+            _show(
+                path if several else None,
+                data,
+                report,
+                as_json=as_json,
+                authres=authres,
+                authserv_id=authserv_id,
+                quiet=quiet,
+            )
     if first_error is not None:
         raise click.exceptions.Exit(first_error.exit_code)
     if authres:

@@ -1,4 +1,5 @@
-"""``sign -o DIR`` shows a progress bar on stderr only when stderr is a terminal (and not -q)."""
+"""``sign -o DIR`` and ``verify FILE...`` show a progress bar on stderr only when stderr is a
+terminal (and not -q); verify only when its report goes elsewhere."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ import pytest
 MESSAGE = b"From: a@example.com\nTo: b@example.net\nSubject: hi\n\nbody\n"
 
 
-def _run_with_terminal_stderr(args: list[str], cwd: Path) -> tuple[int, str]:
-    """Run dkimtool with stderr on a pseudo-terminal; return (exit code, what the tty saw)."""
+def _run_with_terminal_stderr(
+    args: list[str], cwd: Path, *, terminal_stdout: bool = False
+) -> tuple[int, str]:
+    """Run dkimtool with stderr (and, if asked, stdout) on a pseudo-terminal; return (exit
+    code, what the tty saw)."""
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dkimtool", *args],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=slave if terminal_stdout else subprocess.DEVNULL,
             stderr=slave,
         )
         os.close(slave)
@@ -80,6 +84,29 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(batch: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert b"signing" not in proc.stderr
+
+
+def _verify_args(batch: Path, *extra: str) -> list[str]:
+    """Sign the batch into out/, and return the arguments that verify it."""
+    code, seen = _run_with_terminal_stderr(_sign_args(batch, "-q", "-o", "out"), batch)
+    assert code == 0, seen
+    signed = sorted(str(p) for p in (batch / "out").glob("m*.eml"))
+    return ["verify", "--dns-file", "s.txt", *extra, *signed]
+
+
+def test_verify_progress_bar_when_the_report_goes_elsewhere(batch: Path) -> None:
+    code, seen = _run_with_terminal_stderr(_verify_args(batch), batch)
+    assert code == 0, seen
+    assert "verifying" in seen and "100%" in seen, seen
+
+
+def test_verify_no_progress_bar_on_a_terminal_report_or_with_quiet(batch: Path) -> None:
+    args = _verify_args(batch)
+    code, seen = _run_with_terminal_stderr(args, batch, terminal_stdout=True)
+    assert code == 0, seen
+    assert "verifying" not in seen and seen.count(": pass d=example.com") == 5, seen
+    code, seen = _run_with_terminal_stderr([*args, "-q"], batch)
+    assert (code, seen.strip()) == (0, "")
 
 
 def test_closed_stdout_is_a_temporary_failure_with_one_line(batch: Path) -> None:
