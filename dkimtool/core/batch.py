@@ -57,14 +57,30 @@ def plan_outputs(inputs: Sequence[str], directory: str, *, force: bool) -> list[
                 hint="sign them into different directories",
             )
         seen[output] = name
-    input_ids = {_identity(name) for name in inputs} - {None}
-    for output in outputs:
-        ident = _identity(output)
-        if ident is not None and ident in input_ids:
-            raise UsageError(f"{output} is also an input: refusing to overwrite it")
-    if not force:
-        refuse_existing(outputs)
+    existing = _existing(outputs, directory)
+    if existing:  # only an output that exists can be an input (stat the inputs only then)
+        input_ids = {_identity(name) for name in inputs} - {None}
+        for output in existing:
+            ident = _identity(output)
+            if ident is not None and ident in input_ids:
+                raise UsageError(f"{output} is also an input: refusing to overwrite it")
+        if not force:
+            refuse_existing(existing)
     return outputs
+
+
+def _existing(outputs: Sequence[str], directory: str) -> list[str]:
+    """The outputs that exist already. A new or empty directory (the usual case) holds none,
+    which saves a system call per file: a batch of 10 000 paid for 20 000 stat calls here."""
+    try:
+        with os.scandir(directory) as entries:
+            if next(entries, None) is None:
+                return []
+    except FileNotFoundError:
+        return []
+    except OSError:
+        pass  # not a directory, no permission: each path is asked, and writing says why
+    return [output for output in outputs if os.path.lexists(output)]
 
 
 def _identity(path: str) -> tuple[int, int] | None:
