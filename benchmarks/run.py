@@ -88,7 +88,7 @@ class Scale:
     openssl_seconds: int
 
 
-FULL = Scale(2000, 10000, 60, 15, 50, 3, 3)
+FULL = Scale(2000, 10000, 60, 15, 50, 5, 3)
 QUICK = Scale(40, 120, 4, 3, 2, 1, 1)
 
 
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, help="batch size (default 2000)")
     parser.add_argument("--parallel-messages", type=int, help="batch for -j (default 10000)")
     parser.add_argument("--big-mb", type=int, help="size of the big message (default 50)")
-    parser.add_argument("--repeats", type=int, help="runs per batch figure (default 3)")
+    parser.add_argument("--repeats", type=int, help="runs per batch figure (default 5)")
     parser.add_argument("--workdir", help="where the messages go (default: tmpfs if any)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ All private-key arithmetic happens inside OpenSSL through ``cryptography``.
 from __future__ import annotations
 
 import binascii
-from typing import Literal, NamedTuple, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias, cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -25,6 +25,20 @@ RSA_RECOMMENDED_BITS = 2048
 ED25519_BITS = 256
 
 
+_RSA_BY_CLASS: dict[type, bool] = {}
+
+
+def is_rsa(key: PublicKey | PrivateKey) -> bool:
+    """Whether KEY is an RSA key (public or private), remembered per class: isinstance with
+    cryptography's abstract key classes runs Python-level ABC code (about 0.4 us each), and
+    sign and verify ask several times per message."""
+    kind = type(key)
+    known = _RSA_BY_CLASS.get(kind)
+    if known is None:
+        known = _RSA_BY_CLASS[kind] = isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
+    return known
+
+
 class LoadedKey(NamedTuple):
     """A key read from a file or DNS: the public half always, the private half when known."""
 
@@ -33,11 +47,13 @@ class LoadedKey(NamedTuple):
 
     @property
     def key_type(self) -> KeyType:
-        return "rsa" if isinstance(self.public, rsa.RSAPublicKey) else "ed25519"
+        return "rsa" if is_rsa(self.public) else "ed25519"
 
     @property
     def bits(self) -> int:
-        return self.public.key_size if isinstance(self.public, rsa.RSAPublicKey) else ED25519_BITS
+        return (
+            cast("rsa.RSAPublicKey", self.public).key_size if is_rsa(self.public) else ED25519_BITS
+        )
 
     @property
     def is_private(self) -> bool:

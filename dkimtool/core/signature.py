@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from dkimtool.core.canonicalize import (
     CANONICALIZATIONS,
@@ -18,7 +18,7 @@ from dkimtool.core.canonicalize import (
     new_hash,
 )
 from dkimtool.core.errors import InputError
-from dkimtool.core.keys import PrivateKey, PublicKey
+from dkimtool.core.keys import PrivateKey, PublicKey, is_rsa
 from dkimtool.core.names import (
     InvalidName,
     is_same_or_subdomain,
@@ -274,18 +274,18 @@ def header_digest(data: bytes, hash_name: BodyHashName) -> bytes:
 
 def sign_digest(key: PrivateKey, digest: bytes, hash_name: BodyHashName) -> bytes:
     """RSASSA-PKCS1-v1_5 over DIGEST, or Ed25519 over it (RFC 8463 signs the SHA-256 digest)."""
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(digest, _PKCS1, _prehashed(hash_name))
-    return key.sign(digest)
+    if is_rsa(key):
+        return cast("rsa.RSAPrivateKey", key).sign(digest, _PKCS1, _prehashed(hash_name))
+    return cast("ed25519.Ed25519PrivateKey", key).sign(digest)
 
 
 def verify_digest(key: PublicKey, signature: bytes, digest: bytes, hash_name: BodyHashName) -> bool:
     """True if SIGNATURE is KEY's signature of DIGEST (see ``sign_digest``)."""
     try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, digest, _PKCS1, _prehashed(hash_name))
+        if is_rsa(key):
+            cast("rsa.RSAPublicKey", key).verify(signature, digest, _PKCS1, _prehashed(hash_name))
         else:
-            key.verify(signature, digest)
+            cast("ed25519.Ed25519PublicKey", key).verify(signature, digest)
     except InvalidSignature:
         return False
     return True

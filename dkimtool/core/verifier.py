@@ -289,8 +289,8 @@ class _Run:
             check = _check_record(text, sig.key_type, sig.hash_name, sig.algorithm)
             if check.testing is not None:
                 testing = check.testing
-            if check.key is not None:
-                key_bits = check.key.bits
+            if check.key_bits is not None:
+                key_bits = check.key_bits
             failure = check.failure or self._verify_with(sig_field, sig, check, unsigned)
             if failure is None:
                 if unsigned:
@@ -310,9 +310,9 @@ class _Run:
         if check.key is None:
             return check.key_failure
         min_bits = self.policy.min_key_bits
-        if check.key.key_type == "rsa" and check.key.bits < min_bits:
+        if sig.key_type == "rsa" and check.key_bits is not None and check.key_bits < min_bits:
             return _Verdict(
-                AuthResult.POLICY, f"key too small ({check.key.bits} bits < {min_bits})"
+                AuthResult.POLICY, f"key too small ({check.key_bits} bits < {min_bits})"
             )
         body_hash = self.body_hashes[(sig.body_canonicalization, sig.hash_name, sig.body_length)]
         if body_hash.digest() != sig.body_hash:
@@ -357,6 +357,7 @@ class _RecordCheck(NamedTuple):
     failure: _Verdict | None  # revoked, or k=, h= or s= do not allow the signature
     strict_subdomains: bool  # t=s: checked before the key (the order of RFC 6376 6.1.2)
     key: LoadedKey | None
+    key_bits: int | None  # the key's size, asked once (a property of cryptography's key)
     key_failure: _Verdict | None  # p= is not a key
 
 
@@ -369,7 +370,7 @@ def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _
         record = KeyRecord.parse(text)
     except RecordFormatError as exc:
         bad = _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})")
-        return _RecordCheck(None, bad, False, None, None)
+        return _RecordCheck(None, bad, False, None, None, None)
     failure = None
     if record.revoked:
         failure = _Verdict(AuthResult.FAIL, "key revoked")
@@ -382,7 +383,7 @@ def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _
     elif not record.allows_email():
         failure = _Verdict(AuthResult.PERMERROR, "key s= excludes email")
     if failure is not None:
-        return _RecordCheck(record.testing, failure, False, None, None)
+        return _RecordCheck(record.testing, failure, False, None, None, None)
     try:
         key, key_failure = record.public_key(), None
     except RecordFormatError as exc:
@@ -390,7 +391,8 @@ def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _
             None,
             _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})"),
         )
-    return _RecordCheck(record.testing, None, record.strict_subdomains, key, key_failure)
+    bits = None if key is None else key.bits
+    return _RecordCheck(record.testing, None, record.strict_subdomains, key, bits, key_failure)
 
 
 @functools.lru_cache(maxsize=256)

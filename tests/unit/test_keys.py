@@ -264,3 +264,12 @@ def test_record_keys_load_like_cryptographys_public_loader() -> None:
         except ValueError:
             with pytest.raises(KeyFormatError):
                 keys.public_key_from_record("rsa", damaged)
+
+
+def test_is_rsa_tells_the_kinds_apart_every_time() -> None:
+    """is_rsa remembers its answer per class: each class must keep its own answer."""
+    rsa_private = pooled_rsa_key(1024)
+    ed_private = ed25519.Ed25519PrivateKey.generate()
+    for _ in range(2):
+        assert keys.is_rsa(rsa_private) and keys.is_rsa(rsa_private.public_key())
+        assert not keys.is_rsa(ed_private) and not keys.is_rsa(ed_private.public_key())
