@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
+from dkimtool.core import signature
 from dkimtool.core.errors import KeyFormatError, UsageError
 from dkimtool.core.keys import read_key
 from dkimtool.core.signer import SHA1_WARNING, Algorithm, SigningKey
 
-ALGORITHMS: tuple[Algorithm, ...] = ("rsa-sha256", "ed25519-sha256", "rsa-sha1")
-_FITS: dict[str, tuple[Algorithm, ...]] = {
-    "rsa": ("rsa-sha256", "rsa-sha1"),
-    "ed25519": ("ed25519-sha256",),
-}
+ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)  # preferred first
+
+
+def _fitting(key_type: str) -> tuple[Algorithm, ...]:
+    """The algorithms a KEY_TYPE key signs with, the default first."""
+    return tuple(name for name in ALGORITHMS if signature.ALGORITHMS[name][0] == key_type)
+
 
 
 class KeySpec(NamedTuple):
@@ -61,7 +64,7 @@ def load_signing_keys(specs: Sequence[KeySpec]) -> tuple[tuple[SigningKey, ...],
         warnings.extend(key_warnings)
         if key.private is None:
             raise KeyFormatError(f"{spec.path}: is a public key; signing needs the private key")
-        fits = _FITS[key.key_type]
+        fits = _fitting(key.key_type)
         algorithm = spec.algorithm or fits[0]
         if algorithm not in fits:
             raise UsageError(

@@ -174,3 +174,12 @@ def test_fold_field_layout() -> None:
     text = "\r\n".join(lines)
     sig_tags = lenient_tags(text.split(":", 1)[1].encode())
     assert sig_tags["h"].replace("\r\n ", "") == ":".join(["Subject"] * 20)
+
+
+def test_the_algorithm_names_are_one_list() -> None:
+    """sign's -a choices and key pairing come from the Algorithm type; verification from
+    ALGORITHMS: the two must name the same algorithms."""
+    from dkimtool.core import signature, signkeys
+
+    assert set(signkeys.ALGORITHMS) == set(signature.ALGORITHMS)
+    assert signkeys.ALGORITHMS[0] == "rsa-sha256"  # the default for an RSA key
