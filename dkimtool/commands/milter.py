@@ -38,11 +38,14 @@ sendmail:  INPUT_MAIL_FILTER(`dkimtool', `S=inet:8891@localhost')
 """
 
 
+SYSLOG_SOCKET = "/dev/log"
+
+
 def _syslog_handler(facility: str) -> logging.Handler:
     code = logging.handlers.SysLogHandler.facility_names.get(facility)
     if code is None:
         raise ConfigError(f"unknown SyslogFacility {facility!r}")
-    address = "/dev/log" if os.path.exists("/dev/log") else ("localhost", 514)
+    address = SYSLOG_SOCKET if os.path.exists(SYSLOG_SOCKET) else ("localhost", 514)
     handler = logging.handlers.SysLogHandler(address=address, facility=code)
     handler.setFormatter(logging.Formatter("dkimtool[%(process)d]: %(message)s"))
     return handler

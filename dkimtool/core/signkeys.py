@@ -18,7 +18,6 @@ def _fitting(key_type: str) -> tuple[Algorithm, ...]:
     return tuple(name for name in ALGORITHMS if signature.ALGORITHMS[name][0] == key_type)
 
 
-
 class KeySpec(NamedTuple):
     selector: str
     path: str
