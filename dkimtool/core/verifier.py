@@ -307,10 +307,11 @@ class _Run:
         the signature itself: None if it verifies, else why not."""
         if check.strict_subdomains and sig.identity_domain.lower() != sig.domain.lower():
             return _Verdict(AuthResult.PERMERROR, "key t=s forbids an i= subdomain of d=")
-        if check.key is None:
+        if check.key is None or check.key_bits is None:
+            assert check.key_failure is not None  # a record without a key says why
             return check.key_failure
         min_bits = self.policy.min_key_bits
-        if sig.key_type == "rsa" and check.key_bits is not None and check.key_bits < min_bits:
+        if sig.key_type == "rsa" and check.key_bits < min_bits:
             return _Verdict(
                 AuthResult.POLICY, f"key too small ({check.key_bits} bits < {min_bits})"
             )
@@ -356,7 +357,7 @@ class _RecordCheck(NamedTuple):
     testing: bool | None  # None: the record did not parse
     failure: _Verdict | None  # revoked, or k=, h= or s= do not allow the signature
     strict_subdomains: bool  # t=s: checked before the key (the order of RFC 6376 6.1.2)
-    key: LoadedKey | None
+    key: LoadedKey | None  # None after a failure, or with key_failure
     key_bits: int | None  # the key's size, asked once (a property of cryptography's key)
     key_failure: _Verdict | None  # p= is not a key
 
@@ -385,14 +386,11 @@ def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _
     if failure is not None:
         return _RecordCheck(record.testing, failure, False, None, None, None)
     try:
-        key, key_failure = record.public_key(), None
+        key = record.public_key()
     except RecordFormatError as exc:
-        key, key_failure = (
-            None,
-            _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})"),
-        )
-    bits = None if key is None else key.bits
-    return _RecordCheck(record.testing, None, record.strict_subdomains, key, bits, key_failure)
+        bad_key = _Verdict(AuthResult.PERMERROR, f"malformed key record ({exc.message})")
+        return _RecordCheck(record.testing, None, record.strict_subdomains, None, None, bad_key)
+    return _RecordCheck(record.testing, None, record.strict_subdomains, key, key.bits, None)
 
 
 @functools.lru_cache(maxsize=256)
