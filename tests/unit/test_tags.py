@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 
 import pytest
@@ -190,3 +191,30 @@ def test_quick_check_is_exactly_the_regex_rules(text: str) -> None:
         and re.search(r"\r(?!\n)|\n(?![ \t]|\Z)", text) is None
     )
     assert tags_module._plain_ascii(text) == clean
+
+
+@given(st.text(alphabet="AZaz09+/=é \n-", max_size=14))
+@example("dGVz===")
+@example("dGVz====")
+def test_b64decode_accepts_what_the_base64string_pattern_and_strict_decoding_accept(
+    text: str,
+) -> None:
+    """The substring test for "===" plus strict decoding refuse exactly what RFC 6376's
+    pattern with strict decoding refuses."""
+    import base64
+
+    try:
+        expected: bytes | None = (
+            base64.b64decode(text, validate=True)
+            if re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text)
+            and binascii.a2b_base64(text, strict_mode=True) is not None
+            else None
+        )
+    except ValueError:
+        expected = None
+    for given_text in (text, text.encode("utf-8")):
+        try:
+            got: bytes | None = b64decode(given_text)
+        except ValueError:
+            got = None
+        assert got == expected, (given_text, got, expected)
