@@ -29,6 +29,7 @@ from dkimtool.core.names import InvalidName, key_record_name, normalize_domain
 from dkimtool.core.record import KeyRecord, is_dkim_key_record
 from dkimtool.core.results import AuthResult
 from dkimtool.core.signature import (
+    ALGORITHMS,
     DkimSignature,
     SignatureFormatError,
     header_digest,
@@ -286,7 +287,7 @@ class _Run:
             return _result(index, sig, outcome.verdict, testing, key_bits, unsigned, warnings)
         first_failure: _Verdict | None = None
         for text in records:  # the first record with which the signature verifies wins
-            check = _check_record(text, sig.key_type, sig.hash_name, sig.algorithm)
+            check = _check_record(text, sig.algorithm)
             if check.testing is not None:
                 testing = check.testing
             if check.key_bits is not None:
@@ -363,10 +364,11 @@ class _RecordCheck(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
-def _check_record(text: str, key_type: str, hash_name: str, algorithm: str) -> _RecordCheck:
-    """Remembered: a batch checks the same record for the same kind of signature again and
-    again. (Verdicts are values, not exceptions: a cached exception would grow a traceback
-    each time it is raised.)"""
+def _check_record(text: str, algorithm: str) -> _RecordCheck:
+    """Remembered: a batch checks the same record for the same a= again and again. (Verdicts
+    are values, not exceptions: a cached exception would grow a traceback each time it is
+    raised.)"""
+    key_type, hash_name = ALGORITHMS[algorithm]
     try:
         record = KeyRecord.parse(text)
     except RecordFormatError as exc:
